@@ -1,0 +1,267 @@
+"""The `pttutor` command: the app by default, plus list / check / verify for the terminal and CI.
+
+Exit codes: 0 success, 1 a check or verification failed, 2 bad input (unknown id, unreadable
+file, a lesson pack that does not load). Bad input is one line, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .checker import Status, Verdict
+from .loader import LessonPack, UnknownId, load_pack
+from .paths import PYTHON_ENV, data_dir, shipped_lessons_dir
+from .progress import Progress
+from .report import verdict_json, verdict_text
+
+DEVICES = ("auto", "cpu", "cuda")
+
+
+class UsageError(Exception):
+    """Bad input from the user: printed as one line, exit code 2."""
+
+
+def _common(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
+    default: Any = argparse.SUPPRESS if suppress else None
+    parser.add_argument(
+        "--lessons", type=Path, metavar="DIR", default=default,
+        help="use the lesson pack in DIR instead of the shipped one",
+    )
+    parser.add_argument(
+        "--device", choices=DEVICES, default=argparse.SUPPRESS if suppress else "auto",
+        help="where snippets run: auto (CUDA when the sandbox interpreter sees it), cpu, cuda",
+    )
+    parser.add_argument(
+        "--python", metavar="PATH", default=default,
+        help=f"interpreter that runs snippets (needs torch; default: this one, or ${PYTHON_ENV})",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pttutor",
+        description="A keyboard-driven terminal tutor for PyTorch. Without a command, opens the app.",
+    )
+    parser.add_argument("--version", action="version", version=f"pttutor {__version__}")
+    parser.add_argument("--lesson", metavar="ID", help="open the app at this lesson (or LESSON/EXERCISE)")
+    _common(parser, suppress=False)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("list", help="list the lessons and your progress")
+    _common(p, suppress=True)
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+
+    p = sub.add_parser("check", help="check a file against an exercise, without the app")
+    _common(p, suppress=True)
+    p.add_argument("ref", metavar="LESSON[/EXERCISE]", help="the exercise (a lesson's first if omitted)")
+    p.add_argument("--file", type=Path, required=True, metavar="PATH", help="the code to check")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+
+    p = sub.add_parser(
+        "verify", help="prove every reference solution passes and every starter fails"
+    )
+    _common(p, suppress=True)
+    p.add_argument("only", nargs="*", metavar="LESSON[/EXERCISE]", help="limit to these")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "list":
+            return cmd_list(args)
+        if args.command == "check":
+            return cmd_check(args)
+        if args.command == "verify":
+            return cmd_verify(args)
+        return cmd_app(args)
+    except UsageError as exc:
+        print(f"pttutor: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def _pack(args: argparse.Namespace, *, strict: bool = False) -> LessonPack:
+    root = args.lessons or shipped_lessons_dir()
+    pack = load_pack(root)
+    for problem in pack.problems:
+        print(f"pttutor: {problem}", file=sys.stderr)
+    if not pack.lessons:
+        raise UsageError(f"no lessons could be loaded from {root}")
+    if strict and pack.problems:
+        raise UsageError(f"{len(pack.problems)} problem(s) in the lesson pack {root}")
+    return pack
+
+
+def _python(args: argparse.Namespace) -> str:
+    python = args.python or os.environ.get(PYTHON_ENV) or sys.executable
+    if os.sep in python and not os.access(python, os.X_OK):
+        raise UsageError(f"--python {python}: not an executable file")
+    return str(python)
+
+
+def _grader(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from .grader import Grader
+    from .sandbox.runner import ColdRunner
+
+    return Grader(ColdRunner(_python(args)), device=args.device)
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    pack = _pack(args)
+    progress = Progress.load(data_dir())
+    rows = []
+    for lesson in pack.lessons:
+        done = sum(progress.is_done(lesson, e) for e in lesson.exercises)
+        rows.append({
+            "id": lesson.id,
+            "title": lesson.title,
+            "exercises": len(lesson.exercises),
+            "done": done,
+            "state": progress.lesson_state(lesson),
+        })
+    if args.json:
+        print(json.dumps({"lessons": rows}, indent=2))
+        return 0
+    width = max(len(r["id"]) for r in rows)
+    marks = {"done": "✓", "started": "…", "new": " "}
+    for row in rows:
+        print(f"{marks[row['state']]} {row['id']:<{width}}  {row['title']}  "
+              f"({row['done']}/{row['exercises']} exercises)")
+    done, total = progress.counts(pack)
+    print(f"\n{done} of {total} exercises done")
+    return 0
+
+
+def _resolve(pack: LessonPack, ref: str):  # type: ignore[no-untyped-def]
+    try:
+        lesson, exercise = pack.resolve(ref)
+    except UnknownId as exc:
+        raise UsageError(str(exc)) from None
+    return lesson, exercise or lesson.exercises[0]
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    pack = _pack(args)
+    lesson, exercise = _resolve(pack, args.ref)
+    try:
+        code = args.file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"cannot read {args.file}: {exc}") from None
+    grader = _grader(args)
+    try:
+        verdict = grader.grade(exercise, code)
+    finally:
+        grader.close()
+    ref = f"{lesson.id}/{exercise.id}"
+    if args.json:
+        print(json.dumps(verdict_json(ref, verdict), indent=2))
+    else:
+        print(verdict_text(ref, verdict))
+    if verdict.status is Status.PASSED:
+        return 0
+    return 2 if verdict.status is Status.DEVICE_UNAVAILABLE else 1
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    pack = _pack(args)
+    selected = _selected(pack, args.only)
+    grader = _grader(args)
+    rows: list[dict[str, Any]] = []
+    started = time.monotonic()
+    try:
+        for lesson, exercise in selected:
+            ref = f"{lesson.id}/{exercise.id}"
+            t0 = time.monotonic()
+            solution = grader.grade(exercise, exercise.solution)
+            starter = grader.grade(exercise, exercise.starter)
+            row = _verify_row(ref, solution, starter, time.monotonic() - t0)
+            rows.append(row)
+            if not args.json:
+                mark = {"ok": "✓", "skipped": "-", "problem": "✗"}[row["result"]]
+                print(f"{mark} {ref:<40} {row['message']} ({row['seconds']:.1f} s)", flush=True)
+    finally:
+        grader.close()
+    problems = [r for r in rows if r["result"] == "problem"]
+    skipped = [r for r in rows if r["result"] == "skipped"]
+    summary = {
+        "exercises": len(rows),
+        "ok": len(rows) - len(problems) - len(skipped),
+        "problems": len(problems),
+        "skipped": len(skipped),
+        "lessons": len({r["exercise"].split("/")[0] for r in rows}),
+        "device": grader.resolved_device or args.device,
+        "seconds": round(time.monotonic() - started, 1),
+        "load_problems": [str(p) for p in pack.problems],
+    }
+    if args.json:
+        print(json.dumps({"summary": summary, "results": rows}, indent=2))
+    else:
+        print(
+            f"\nverify: {summary['lessons']} lessons, {summary['exercises']} exercises on "
+            f"{summary['device']}: {summary['ok']} ok, {summary['problems']} problems, "
+            f"{summary['skipped']} skipped ({summary['seconds']} s)"
+        )
+    return 1 if problems or pack.problems else 0
+
+
+def _selected(pack: LessonPack, only: Sequence[str]):  # type: ignore[no-untyped-def]
+    if not only:
+        return pack.exercises()
+    chosen = []
+    for ref in only:
+        try:
+            lesson, exercise = pack.resolve(ref)
+        except UnknownId as exc:
+            raise UsageError(str(exc)) from None
+        chosen.extend((lesson, e) for e in ([exercise] if exercise else lesson.exercises))
+    return chosen
+
+
+def _verify_row(ref: str, solution: Verdict, starter: Verdict, seconds: float) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "exercise": ref,
+        "solution": solution.status.value,
+        "starter": starter.status.value,
+        "seconds": round(seconds, 2),
+    }
+    if solution.status is Status.SKIPPED:
+        row.update(result="skipped", message=solution.summary)
+    elif solution.status is not Status.PASSED:
+        detail = "; ".join(f"{c.label}: {c.message}" for c in solution.checks if c.message)
+        row.update(result="problem", message=f"the solution does not pass: {solution.summary}"
+                   + (f" ({detail})" if detail else ""))
+    elif starter.status is Status.PASSED:
+        row.update(result="problem", message="the starter code already passes")
+    elif starter.status in (Status.INTERNAL_ERROR, Status.CANCELLED):
+        row.update(result="problem", message=f"the starter could not be checked: {starter.summary}")
+    else:
+        row.update(result="ok", message=f"solution passes, starter fails ({starter.status.value})")
+    return row
+
+
+def cmd_app(args: argparse.Namespace) -> int:
+    pack = _pack(args)
+    start_at = None
+    if args.lesson:
+        lesson, exercise = _resolve(pack, args.lesson)
+        start_at = (lesson.id, exercise.id if "/" in args.lesson else None)
+    from .ui.app import TutorApp
+
+    app = TutorApp(pack, python=_python(args), device=args.device, start_at=start_at)
+    app.run()
+    return app.return_code or 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

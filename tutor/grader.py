@@ -1,0 +1,141 @@
+"""Grade a learner's code for one exercise: run it and the reference solution, then judge.
+
+The reference run is cached per exercise content and device, so a check normally costs one run.
+Both runs go through the same `Runner`, on the same device, with the same seeds.
+"""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+
+from .checker import Status, Verdict, check_run, skipped_for_device
+from .sandbox.runner import Outcome, RunHandle, Runner, RunRequest, RunResult
+from .schema import Exercise
+
+
+def request_for(exercise: Exercise, code: str, device: str) -> RunRequest:
+    exprs = tuple(c.expr for c in exercise.checks if c.expr is not None)
+    return RunRequest(
+        code=code,
+        setup=exercise.setup,
+        exprs=exprs,
+        device=device,
+        seed=exercise.seed,
+        timeout=exercise.timeout,
+    )
+
+
+class Grader:
+    """Runs and judges; thread-safe, so the UI can grade from a worker thread."""
+
+    def __init__(self, runner: Runner, device: str = "auto") -> None:
+        self.runner = runner
+        self.device = device
+        self._resolved: str | None = None if device == "auto" else device
+        self._cache: dict[tuple[str, str], RunResult] = {}
+        self._lock = threading.Lock()
+        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="pttutor-grade")
+
+    @property
+    def resolved_device(self) -> str | None:
+        """The device runs actually use: known after the first run when `device` is auto."""
+        return self._resolved
+
+    def set_device(self, device: str) -> None:
+        with self._lock:
+            self.device = device
+            self._resolved = None if device == "auto" else device
+
+    def _device_for_run(self) -> str:
+        return self._resolved or self.device
+
+    def grade(self, exercise: Exercise, code: str) -> Verdict:
+        return self.start(exercise, code).verdict()
+
+    def start(self, exercise: Exercise, code: str) -> Grading:
+        return Grading(self, exercise, code)
+
+    def cached_reference(self, exercise: Exercise, device: str) -> RunResult | None:
+        with self._lock:
+            return self._cache.get((exercise.fingerprint(), device))
+
+    def _remember(self, exercise: Exercise, device: str, result: RunResult) -> None:
+        if result.outcome is Outcome.COMPLETED and result.device:
+            with self._lock:
+                self._cache[(exercise.fingerprint(), result.device)] = result
+                if self.device == "auto" and self._resolved is None:
+                    self._resolved = result.device
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        self.runner.close()
+
+
+class Grading:
+    """One check of one exercise, cancellable from another thread."""
+
+    def __init__(self, grader: Grader, exercise: Exercise, code: str) -> None:
+        self.grader = grader
+        self.exercise = exercise
+        self.code = code
+        self._handles: list[RunHandle] = []
+        self._cancelled = False
+        self._lock = threading.Lock()
+
+    def cancel(self) -> None:
+        with self._lock:
+            self._cancelled = True
+            handles = list(self._handles)
+        for handle in handles:
+            handle.cancel()
+
+    def _start(self, code: str, device: str) -> RunHandle | None:
+        with self._lock:
+            if self._cancelled:
+                return None
+            handle = self.grader.runner.start(request_for(self.exercise, code, device))
+            self._handles.append(handle)
+            return handle
+
+    def _run(self, code: str, device: str) -> RunResult:
+        handle = self._start(code, device)
+        if handle is None:
+            return RunResult(Outcome.CANCELLED, detail="the run was cancelled")
+        return handle.result()
+
+    def verdict(self) -> Verdict:
+        grader = self.grader
+        device = grader._device_for_run()
+        reference = grader.cached_reference(self.exercise, device)
+        pending: Future[RunResult] | None = None
+        if reference is None:
+            # Run the solution alongside the learner's code: two cores, one wait.
+            pending = grader._pool.submit(self._run, self.exercise.solution, device)
+        learner = self._run(self.code, device)
+        if pending is not None:
+            reference = pending.result()
+            grader._remember(self.exercise, device, reference)
+        assert reference is not None
+        if (
+            learner.outcome is Outcome.COMPLETED
+            and self.exercise.requires == "cuda"
+            and (learner.device != "cuda")
+        ):
+            verdict = skipped_for_device(self.exercise)
+            verdict.run = learner
+            return verdict
+        if learner.outcome is Outcome.COMPLETED and reference.outcome is not Outcome.COMPLETED:
+            return _reference_failed(learner, reference)
+        return check_run(self.exercise, learner, reference, learner.device)
+
+
+def _reference_failed(learner: RunResult, reference: RunResult) -> Verdict:
+    if reference.outcome is Outcome.DEVICE_UNAVAILABLE:
+        return Verdict(Status.DEVICE_UNAVAILABLE, reference.detail, run=learner)
+    return Verdict(
+        Status.INTERNAL_ERROR,
+        "the reference solution did not run, so your result cannot be compared",
+        run=learner,
+        notes=[f"reference run: {reference.outcome.value}: {reference.detail}"],
+    )

@@ -1,0 +1,68 @@
+"""Verdicts as plain text (for `pttutor check`) and as stable JSON (for scripts and grading)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .checker import CheckState, Verdict
+from .textsafe import inert
+
+JSON_FORMAT_VERSION = 1
+_MARKS = {CheckState.PASSED: "✓", CheckState.FAILED: "✗", CheckState.SKIPPED: "-"}
+
+
+def verdict_text(ref: str, verdict: Verdict) -> str:
+    lines = [f"{ref}: {verdict.status.title}: {verdict.summary}"]
+    error = verdict.exception
+    if error is not None:
+        for frame in error.frames:
+            lines.append(f"  line {frame.line}: {frame.text}")
+        lines.append(f"  {error.headline()}")
+    for check in verdict.checks:
+        lines.append(f"  {_MARKS[check.state]} {check.label}"
+                     + (f": {check.message}" if check.message else ""))
+        lines.extend(f"      {d}" for d in check.details)
+        if check.state is CheckState.FAILED and check.explain:
+            lines.append(f"      hint: {check.explain}")
+    lines.extend(f"  note: {n}" for n in verdict.notes)
+    run = verdict.run
+    if run is not None and run.stdout.strip():
+        lines.append("  output:")
+        lines.extend(f"    {line}" for line in inert(run.stdout).rstrip().splitlines()[:40])
+    return "\n".join(lines)
+
+
+def verdict_json(ref: str, verdict: Verdict) -> dict[str, Any]:
+    """The documented, stable shape of `pttutor check --json` (see docs/lessons.md)."""
+    run = verdict.run
+    error = verdict.exception
+    return {
+        "format": JSON_FORMAT_VERSION,
+        "exercise": ref,
+        "status": verdict.status.value,
+        "passed": verdict.passed,
+        "summary": verdict.summary,
+        "checks": [
+            {
+                "name": c.label,
+                "status": c.state.value,
+                "message": c.message,
+                "details": list(c.details),
+                "explain": c.explain,
+            }
+            for c in verdict.checks
+        ],
+        "notes": verdict.notes,
+        "error": None if error is None else {
+            "type": error.type,
+            "message": error.message,
+            "line": error.line,
+            "frames": [{"line": f.line, "text": f.text} for f in error.frames],
+        },
+        "stdout": run.stdout if run else "",
+        "stderr": run.stderr if run else "",
+        "output_truncated": run.output_truncated if run else False,
+        "device": run.device if run else None,
+        "torch": run.torch_version if run else None,
+        "seconds": round(run.wall_seconds, 3) if run else None,
+    }

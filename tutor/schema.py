@@ -1,0 +1,158 @@
+"""The lesson format: pydantic models that YAML lesson files are validated against.
+
+Lessons are data (principle 6): everything an exercise needs lives in its YAML. These models are
+the single source of truth for the format; `docs/lessons.md` documents them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+Identifier = Annotated[
+    str,
+    StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]*$", max_length=64),
+]
+"""Lesson and exercise ids: what users type after `--lesson`, lower-case, digits, `-` and `_`."""
+
+Requirement = Literal["cuda"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Check(_Strict):
+    """One thing the tutor verifies after the learner's code ran.
+
+    Exactly one of `expr`, `raises` or `stdout` says what is checked:
+
+    * `expr`: a Python expression evaluated in the learner's namespace after their code ran,
+      compared with the same expression after the reference solution ran (or with `expect`).
+    * `raises`: the learner's code must raise this exception type (a class name such as
+      `RuntimeError`; subclasses count), with a message matching the regex `match`.
+    * `stdout`: text the printed output must contain (a regex when `regex: true`).
+    """
+
+    expr: str | None = None
+    expect: Any = None
+    raises: str | None = None
+    match: str | None = None
+    stdout: str | None = None
+    regex: bool = False
+    name: str | None = Field(default=None, description="Label shown to the learner.")
+    rtol: float | None = Field(default=None, ge=0)
+    atol: float | None = Field(default=None, ge=0)
+    exact: bool = False
+    requires: Requirement | None = None
+    explain: str | None = Field(
+        default=None, description="What to look at when this check fails, shown to the learner."
+    )
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Check:
+        kinds = [k for k in ("expr", "raises", "stdout") if getattr(self, k) is not None]
+        if len(kinds) != 1:
+            raise ValueError(
+                "a check needs exactly one of `expr`, `raises` or `stdout`"
+                + (f" (got {', '.join(kinds)})" if kinds else "")
+            )
+        if self.has_expect and self.expr is None:
+            raise ValueError("`expect` belongs to an `expr` check")
+        if self.match is not None and self.raises is None:
+            raise ValueError("`match` belongs to a `raises` check")
+        for pattern in (self.match, self.stdout if self.regex else None):
+            if pattern is not None:
+                try:
+                    re.compile(pattern)
+                except re.error as exc:
+                    raise ValueError(f"bad regex {pattern!r}: {exc}") from None
+        if self.expr is not None:
+            try:
+                compile(self.expr, "<check>", "eval")
+            except SyntaxError as exc:
+                raise ValueError(f"`expr` is not a Python expression: {exc.msg}") from None
+        return self
+
+    @property
+    def kind(self) -> Literal["expr", "raises", "stdout"]:
+        if self.expr is not None:
+            return "expr"
+        return "raises" if self.raises is not None else "stdout"
+
+    @property
+    def has_expect(self) -> bool:
+        """True when the YAML gave `expect`, even `expect: null` (the value must be None)."""
+        return "expect" in self.model_fields_set
+
+    @property
+    def label(self) -> str:
+        if self.name:
+            return self.name
+        if self.expr is not None:
+            return self.expr
+        if self.raises is not None:
+            return f"raises {self.raises}"
+        return f"prints {self.stdout!r}"
+
+
+class Exercise(_Strict):
+    id: Identifier
+    title: str = Field(min_length=1)
+    task: str = Field(min_length=1, description="Markdown shown above the editor.")
+    setup: str = Field(default="", description="Hidden code run before the learner's code.")
+    starter: str = Field(description="What the editor starts with: runs, but is wrong.")
+    solution: str = Field(min_length=1, description="The reference solution.")
+    checks: list[Check] = Field(min_length=1)
+    hints: list[str] = Field(default_factory=list)
+    requires: Requirement | None = None
+    timeout: float = Field(default=10.0, gt=0, le=600, description="Seconds the code may run.")
+    seed: int = 0
+
+    @model_validator(mode="after")
+    def _code_compiles(self) -> Exercise:
+        for field in ("setup", "solution"):
+            try:
+                compile(getattr(self, field), f"<{field}>", "exec")
+            except SyntaxError as exc:
+                raise ValueError(f"`{field}` line {exc.lineno}: {exc.msg}") from None
+        return self
+
+    def fingerprint(self) -> str:
+        """A hash of everything that decides the reference result: cache keys use it."""
+        payload = json.dumps(
+            {
+                "setup": self.setup,
+                "solution": self.solution,
+                "checks": [c.expr for c in self.checks],
+                "seed": self.seed,
+            },
+            sort_keys=True,
+        )
+        return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+    def starter_fingerprint(self) -> str:
+        return hashlib.sha256(self.starter.encode()).hexdigest()[:16]
+
+
+class Lesson(_Strict):
+    id: Identifier
+    title: str = Field(min_length=1)
+    intro: str = Field(min_length=1, description="Markdown that teaches the idea.")
+    exercises: list[Exercise] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unique_exercise_ids(self) -> Lesson:
+        seen: set[str] = set()
+        for exercise in self.exercises:
+            if exercise.id in seen:
+                raise ValueError(f"exercise id {exercise.id!r} is used twice")
+            seen.add(exercise.id)
+        return self
+
+    def exercise(self, exercise_id: str) -> Exercise | None:
+        return next((e for e in self.exercises if e.id == exercise_id), None)
