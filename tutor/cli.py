@@ -32,15 +32,22 @@ class UsageError(Exception):
 def _common(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
     default: Any = argparse.SUPPRESS if suppress else None
     parser.add_argument(
-        "--lessons", type=Path, metavar="DIR", default=default,
+        "--lessons",
+        type=Path,
+        metavar="DIR",
+        default=default,
         help="use the lesson pack in DIR instead of the shipped one",
     )
     parser.add_argument(
-        "--device", choices=DEVICES, default=argparse.SUPPRESS if suppress else "auto",
+        "--device",
+        choices=DEVICES,
+        default=argparse.SUPPRESS if suppress else "auto",
         help="where snippets run: auto (CUDA when the sandbox interpreter sees it), cpu, cuda",
     )
     parser.add_argument(
-        "--python", metavar="PATH", default=default,
+        "--python",
+        metavar="PATH",
+        default=default,
         help=f"interpreter that runs snippets (needs torch; default: this one, or ${PYTHON_ENV})",
     )
 
@@ -48,10 +55,13 @@ def _common(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pttutor",
-        description="A keyboard-driven terminal tutor for PyTorch. Without a command, opens the app.",
+        description="A keyboard-driven terminal tutor for PyTorch. "
+        "Without a command, opens the app.",
     )
     parser.add_argument("--version", action="version", version=f"pttutor {__version__}")
-    parser.add_argument("--lesson", metavar="ID", help="open the app at this lesson (or LESSON/EXERCISE)")
+    parser.add_argument(
+        "--lesson", metavar="ID", help="open the app at this lesson (or LESSON/EXERCISE)"
+    )
     _common(parser, suppress=False)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
@@ -61,7 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("check", help="check a file against an exercise, without the app")
     _common(p, suppress=True)
-    p.add_argument("ref", metavar="LESSON[/EXERCISE]", help="the exercise (a lesson's first if omitted)")
+    p.add_argument(
+        "ref", metavar="LESSON[/EXERCISE]", help="the exercise (a lesson's first if omitted)"
+    )
     p.add_argument("--file", type=Path, required=True, metavar="PATH", help="the code to check")
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
@@ -123,21 +135,25 @@ def cmd_list(args: argparse.Namespace) -> int:
     rows = []
     for lesson in pack.lessons:
         done = sum(progress.is_done(lesson, e) for e in lesson.exercises)
-        rows.append({
-            "id": lesson.id,
-            "title": lesson.title,
-            "exercises": len(lesson.exercises),
-            "done": done,
-            "state": progress.lesson_state(lesson),
-        })
+        rows.append(
+            {
+                "id": lesson.id,
+                "title": lesson.title,
+                "exercises": len(lesson.exercises),
+                "done": done,
+                "state": progress.lesson_state(lesson),
+            }
+        )
     if args.json:
         print(json.dumps({"lessons": rows}, indent=2))
         return 0
     width = max(len(r["id"]) for r in rows)
     marks = {"done": "✓", "started": "…", "new": " "}
     for row in rows:
-        print(f"{marks[row['state']]} {row['id']:<{width}}  {row['title']}  "
-              f"({row['done']}/{row['exercises']} exercises)")
+        print(
+            f"{marks[row['state']]} {row['id']:<{width}}  {row['title']}  "
+            f"({row['done']}/{row['exercises']} exercises)"
+        )
     done, total = progress.counts(pack)
     print(f"\n{done} of {total} exercises done")
     return 0
@@ -239,8 +255,11 @@ def _verify_row(ref: str, solution: Verdict, starter: Verdict, seconds: float) -
         row.update(result="skipped", message=solution.summary)
     elif solution.status is not Status.PASSED:
         detail = "; ".join(f"{c.label}: {c.message}" for c in solution.checks if c.message)
-        row.update(result="problem", message=f"the solution does not pass: {solution.summary}"
-                   + (f" ({detail})" if detail else ""))
+        row.update(
+            result="problem",
+            message=f"the solution does not pass: {solution.summary}"
+            + (f" ({detail})" if detail else ""),
+        )
     elif starter.status is Status.PASSED:
         row.update(result="problem", message="the starter code already passes")
     elif starter.status in (Status.INTERNAL_ERROR, Status.CANCELLED):

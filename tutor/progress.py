@@ -107,7 +107,9 @@ class Progress:
         """True when the learner's saved code was written against a different starter."""
         state = self.peek(exercise_key(lesson, exercise))
         return bool(
-            state and state.code is not None and state.starter is not None
+            state
+            and state.code is not None
+            and state.starter is not None
             and state.starter != exercise.starter_fingerprint()
         )
 

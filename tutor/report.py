@@ -19,8 +19,10 @@ def verdict_text(ref: str, verdict: Verdict) -> str:
             lines.append(f"  line {frame.line}: {frame.text}")
         lines.append(f"  {error.headline()}")
     for check in verdict.checks:
-        lines.append(f"  {_MARKS[check.state]} {check.label}"
-                     + (f": {check.message}" if check.message else ""))
+        lines.append(
+            f"  {_MARKS[check.state]} {check.label}"
+            + (f": {check.message}" if check.message else "")
+        )
         lines.extend(f"      {d}" for d in check.details)
         if check.state is CheckState.FAILED and check.explain:
             lines.append(f"      hint: {check.explain}")
@@ -53,7 +55,9 @@ def verdict_json(ref: str, verdict: Verdict) -> dict[str, Any]:
             for c in verdict.checks
         ],
         "notes": verdict.notes,
-        "error": None if error is None else {
+        "error": None
+        if error is None
+        else {
             "type": error.type,
             "message": error.message,
             "line": error.line,
