@@ -17,10 +17,13 @@ from typing import Any
 
 from . import __version__
 from .checker import Status, Verdict
+from .grader import Grader
 from .loader import LessonPack, UnknownId, load_pack
 from .paths import PYTHON_ENV, data_dir, shipped_lessons_dir
 from .progress import Progress
 from .report import verdict_json, verdict_text
+from .sandbox.runner import ColdRunner
+from .schema import Exercise, Lesson
 
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -122,9 +125,7 @@ def _python(args: argparse.Namespace) -> str:
     return str(python)
 
 
-def _grader(args: argparse.Namespace):  # type: ignore[no-untyped-def]
-    from .grader import Grader
-    from .sandbox.runner import ColdRunner
+def _grader(args: argparse.Namespace) -> Grader:
 
     return Grader(ColdRunner(_python(args)), device=args.device)
 
@@ -132,7 +133,7 @@ def _grader(args: argparse.Namespace):  # type: ignore[no-untyped-def]
 def cmd_list(args: argparse.Namespace) -> int:
     pack = _pack(args)
     progress = Progress.load(data_dir())
-    rows = []
+    rows: list[dict[str, Any]] = []
     for lesson in pack.lessons:
         done = sum(progress.is_done(lesson, e) for e in lesson.exercises)
         rows.append(
@@ -159,7 +160,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _resolve(pack: LessonPack, ref: str):  # type: ignore[no-untyped-def]
+def _resolve(pack: LessonPack, ref: str) -> tuple[Lesson, Exercise]:
     try:
         lesson, exercise = pack.resolve(ref)
     except UnknownId as exc:
@@ -231,10 +232,10 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return 1 if problems or pack.problems else 0
 
 
-def _selected(pack: LessonPack, only: Sequence[str]):  # type: ignore[no-untyped-def]
+def _selected(pack: LessonPack, only: Sequence[str]) -> list[tuple[Lesson, Exercise]]:
     if not only:
         return pack.exercises()
-    chosen = []
+    chosen: list[tuple[Lesson, Exercise]] = []
     for ref in only:
         try:
             lesson, exercise = pack.resolve(ref)

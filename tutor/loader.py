@@ -10,6 +10,7 @@ import difflib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import yaml
 from pydantic import ValidationError
@@ -144,8 +145,15 @@ def load_lesson_file(path: Path) -> tuple[Lesson | None, list[LoadProblem]]:
         return Lesson.model_validate(data), []
     except ValidationError as exc:
         return None, [
-            LoadProblem(path, _line_of(node, err["loc"]), _describe(err)) for err in exc.errors()
+            LoadProblem(path, _error_line(node, err), _describe(err)) for err in exc.errors()
         ]
+
+
+def _error_line(node: yaml.Node | None, err: Any) -> int:
+    line = _line_of(node, err["loc"])
+    if err["type"] == "code_syntax":  # point into the code block, not at its first line
+        line += int(err["ctx"]["lineno"]) - 1
+    return line
 
 
 def _describe(err: object) -> str:

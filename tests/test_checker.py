@@ -1,0 +1,136 @@
+"""From runs to a verdict: statuses, expected exceptions, stdout, skips (no processes here)."""
+
+from __future__ import annotations
+
+from tutor.checker import CheckState, Status, check_run
+from tutor.sandbox.runner import EvalError, ExceptionInfo, Frame, Outcome, RunResult
+from tutor.schema import Exercise
+
+from .test_compare import tensor
+
+
+def exercise(**overrides) -> Exercise:
+    data = {
+        "id": "ex",
+        "title": "Ex",
+        "task": "Do it.",
+        "starter": "y = x",
+        "solution": "y = x * 2",
+        "checks": [{"expr": "y"}],
+    }
+    data.update(overrides)
+    return Exercise.model_validate(data)
+
+
+def completed(values=None, exception=None, stdout="", device="cpu") -> RunResult:
+    return RunResult(
+        Outcome.COMPLETED, values=values or {}, exception=exception, stdout=stdout, device=device
+    )
+
+
+def error(kind="RuntimeError", message="boom", line=3) -> ExceptionInfo:
+    return ExceptionInfo(
+        kind,
+        "builtins",
+        (kind, "Exception", "BaseException", "object"),
+        message,
+        (Frame(line, "<module>", "y.backward()"),),
+    )
+
+
+def test_matching_values_pass():
+    ref = completed({"y": tensor([2.0])})
+    verdict = check_run(exercise(), completed({"y": tensor([2.0])}), ref, "cpu")
+    assert verdict.status is Status.PASSED
+    assert verdict.summary == "all 1 checks passed"
+
+
+def test_different_values_fail_with_the_difference():
+    ref = completed({"y": tensor([2.0])})
+    verdict = check_run(exercise(), completed({"y": tensor([1.0])}), ref, "cpu")
+    assert verdict.status is Status.FAILED
+    [check] = verdict.checks
+    assert check.state is CheckState.FAILED and "values differ" in check.message
+
+
+def test_an_unexpected_exception_is_an_error_with_its_line():
+    learner = completed(
+        {"y": EvalError(error("NameError", "name 'y' is not defined"))}, exception=error(line=7)
+    )
+    verdict = check_run(exercise(), learner, completed({"y": tensor([2.0])}), "cpu")
+    assert verdict.status is Status.ERROR
+    assert verdict.summary == "RuntimeError: boom (line 7)"
+    assert "after your code ran, name 'y' is not defined" in verdict.checks[0].message
+
+
+def test_expected_exceptions_by_type_subclass_and_message():
+    ex = exercise(checks=[{"raises": "RuntimeError", "match": "^grad can be implicitly"}])
+    ref = completed()
+    ok = completed(exception=error(message="grad can be implicitly created only for scalar"))
+    assert check_run(ex, ok, ref, "cpu").status is Status.PASSED
+    oom = ExceptionInfo(
+        "OutOfMemoryError",
+        "torch",
+        ("OutOfMemoryError", "RuntimeError"),
+        "grad can be implicitly …",
+    )
+    assert check_run(ex, completed(exception=oom), ref, "cpu").status is Status.PASSED
+    wrong_type = completed(exception=error("ValueError", "grad can be implicitly"))
+    verdict = check_run(ex, wrong_type, ref, "cpu")
+    assert verdict.status is Status.FAILED
+    assert "but your code raised ValueError" in verdict.checks[0].message
+    wrong_message = check_run(ex, completed(exception=error(message="other")), ref, "cpu")
+    assert "does not match" in wrong_message.checks[0].message
+    none = check_run(ex, completed(), ref, "cpu")
+    assert none.checks[0].message.startswith("your code raised no exception")
+
+
+def test_stdout_text_and_regex():
+    ex = exercise(checks=[{"stdout": "669706"}, {"stdout": r"tensor\(\[\d", "regex": True}])
+    ok = completed(stdout="total 669706\ntensor([1, 2])\n")
+    assert check_run(ex, ok, completed(), "cpu").status is Status.PASSED
+    verdict = check_run(ex, completed(stdout=""), completed(), "cpu")
+    assert (
+        verdict.checks[0].message == "expected the output to contain '669706'; it printed nothing"
+    )
+
+
+def test_cuda_only_checks_are_skipped_with_a_note_on_cpu():
+    ex = exercise(checks=[{"expr": "y"}, {"expr": "y.is_cuda", "requires": "cuda"}])
+    ref = completed({"y": tensor([2.0])})
+    verdict = check_run(ex, completed({"y": tensor([2.0])}), ref, "cpu")
+    assert verdict.status is Status.PASSED
+    assert verdict.checks[1].state is CheckState.SKIPPED
+    assert "needs a CUDA GPU" in verdict.notes[0]
+
+
+def test_literal_expectations_do_not_need_the_reference():
+    ex = exercise(checks=[{"expr": "y.shape", "expect": [2]}])
+    from tutor.values import SizeValue
+
+    assert check_run(ex, completed({"y.shape": SizeValue((2,))}), None, "cpu").passed
+
+
+def test_a_reference_that_cannot_evaluate_is_a_lesson_bug():
+    ref = completed({"y": EvalError(error("NameError", "name 'y' is not defined"))})
+    verdict = check_run(exercise(), completed({"y": tensor([2.0])}), ref, "cpu")
+    assert verdict.status is Status.FAILED
+    assert "bug in the lesson" in verdict.checks[0].message
+
+
+def test_runs_that_did_not_complete_map_to_one_status_each():
+    cases = {
+        Outcome.TIMEOUT: Status.TIMEOUT,
+        Outcome.CPU_LIMIT: Status.CPU_LIMIT,
+        Outcome.OUTPUT_LIMIT: Status.OUTPUT_LIMIT,
+        Outcome.CRASHED: Status.CRASHED,
+        Outcome.CANCELLED: Status.CANCELLED,
+        Outcome.RESULT_TOO_LARGE: Status.RESULT_TOO_LARGE,
+        Outcome.DEVICE_UNAVAILABLE: Status.DEVICE_UNAVAILABLE,
+        Outcome.SETUP_ERROR: Status.INTERNAL_ERROR,
+        Outcome.INTERNAL_ERROR: Status.INTERNAL_ERROR,
+    }
+    for outcome, status in cases.items():
+        verdict = check_run(exercise(), RunResult(outcome, detail="why"), None, "cpu")
+        assert verdict.status is status
+        assert verdict.summary == "why"

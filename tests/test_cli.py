@@ -1,0 +1,110 @@
+"""The command line: list, check and verify, their exit codes, and one-line errors."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from tutor.cli import main
+
+from .conftest import MINI_LESSON
+
+
+@pytest.fixture
+def pack(write_pack) -> Path:
+    return write_pack({"mini.yaml": MINI_LESSON})
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_list_prints_ids_titles_and_counts(capsys, pack):
+    code, out, _ = run(capsys, "list", "--lessons", str(pack))
+    assert code == 0
+    assert re.search(r"mini\s+A tiny lesson\s+\(0/2 exercises\)", out)
+    code, out, _ = run(capsys, "list", "--lessons", str(pack), "--json")
+    assert json.loads(out)["lessons"][0] == {
+        "id": "mini",
+        "title": "A tiny lesson",
+        "exercises": 2,
+        "done": 0,
+        "state": "new",
+    }
+
+
+def test_unknown_ids_are_one_line_with_suggestions(capsys, pack, tmp_path):
+    answer = tmp_path / "a.py"
+    answer.write_text("y = x * 2\n")
+    code, out, err = run(
+        capsys, "check", "mnii/double", "--file", str(answer), "--lessons", str(pack)
+    )
+    assert code == 2 and out == ""
+    assert err == "pttutor: unknown lesson: 'mnii'; did you mean mini?\n"
+    code, _, err = run(capsys, "check", "mini/dbl", "--file", str(answer), "--lessons", str(pack))
+    assert code == 2 and "did you mean mini/double" in err and "Traceback" not in err
+
+
+def test_a_missing_file_is_bad_input(capsys, pack, tmp_path):
+    code, _, err = run(
+        capsys, "check", "mini/double", "--file", str(tmp_path / "nope.py"), "--lessons", str(pack)
+    )
+    assert code == 2 and err.startswith("pttutor: cannot read")
+
+
+def test_a_broken_pack_reports_file_and_line(capsys, write_pack):
+    root = write_pack({"bad.yaml": "id: [\n"})
+    code, _, err = run(capsys, "list", "--lessons", str(root))
+    assert code == 2
+    assert f"{root / 'bad.yaml'}:" in err and "no lessons could be loaded" in err
+
+
+def test_check_exit_codes_and_json(capsys, pack, tmp_path):
+    good = tmp_path / "good.py"
+    good.write_text("y = x * 2\ny.sum().backward()\n")
+    bad = tmp_path / "bad.py"
+    bad.write_text("y = x * 3\n")
+    code, out, _ = run(
+        capsys,
+        "check",
+        "mini/double",
+        "--file",
+        str(good),
+        "--lessons",
+        str(pack),
+        "--device",
+        "cpu",
+    )
+    assert code == 0, out
+    assert out.startswith("mini/double: Passed")
+    code, out, _ = run(
+        capsys, "check", "mini/double", "--file", str(bad), "--lessons", str(pack), "--json"
+    )
+    assert code == 1
+    report = json.loads(out)
+    assert report["status"] == "failed" and report["passed"] is False
+    assert report["device"] == "cpu" and report["format"] == 1
+    failed = [c for c in report["checks"] if c["status"] == "failed"]
+    assert failed[0]["name"] == "y" and "values differ" in failed[0]["message"]
+
+
+def test_verify_proves_solutions_pass_and_starters_fail(capsys, pack):
+    code, out, _ = run(capsys, "verify", "--lessons", str(pack))
+    assert code == 0, out
+    assert "✓ mini/double" in out and "✓ mini/boom" in out
+    assert "2 ok, 0 problems" in out
+
+
+def test_verify_catches_a_starter_that_already_passes(capsys, write_pack):
+    lazy = MINI_LESSON.replace("      y = x\n", "      y = x * 2\n      y.sum().backward()\n")
+    root = write_pack({"mini.yaml": lazy})
+    code, out, _ = run(capsys, "verify", "--lessons", str(root), "mini/double", "--json")
+    assert code == 1
+    report = json.loads(out)
+    assert report["summary"]["problems"] == 1
+    assert report["results"][0]["message"] == "the starter code already passes"

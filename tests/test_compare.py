@@ -1,0 +1,154 @@
+"""The comparer: every difference named, with how much and where (numpy only, no torch)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from tutor.compare import Tolerance, compare, compare_literal, value_difference
+from tutor.values import DeviceValue, DtypeValue, ObjectValue, SizeValue, TensorValue
+
+
+def tensor(values, dtype="float32", *, device="cpu", requires_grad=False, grad=None, shape=None):
+    array = np.asarray(values, dtype="float32" if dtype == "bfloat16" else dtype)
+    return TensorValue(
+        dtype=dtype,
+        shape=tuple(array.shape) if shape is None else shape,
+        device=device,
+        requires_grad=requires_grad,
+        is_leaf=True,
+        grad_fn=None,
+        is_parameter=False,
+        array=array,
+        grad=grad,
+    )
+
+
+def test_equal_tensors_match():
+    assert compare(tensor([1.0, 2.0]), tensor([1.0, 2.0])) == []
+
+
+def test_attributes_are_reported_in_order():
+    expected = tensor([[1.0, 2.0]], requires_grad=True)
+    got = tensor([1.0, 2.0], dtype="float64", device="cuda")
+    problems = compare(expected, got)
+    assert problems[0] == "shape is [2], expected [1, 2]"
+    assert problems[1] == "dtype is torch.float64, expected torch.float32"
+    assert problems[2] == "device is cuda, expected cpu"
+    assert problems[3] == "requires_grad is False, expected True"
+
+
+def test_value_difference_says_how_much_and_where():
+    expected = tensor([[1.0, 2.0], [3.0, 4.0]])
+    got = tensor([[1.0, 2.5], [3.0, 6.0]])
+    [message] = compare(expected, got)
+    assert "values differ at 2 of 4 elements (50%)" in message
+    assert "max abs difference 2 at [1, 1] (expected 4, got 6)" in message
+    assert "first mismatch at [0, 1]: expected 2, got 2.5" in message
+
+
+def test_default_tolerance_is_torchs_per_dtype():
+    assert compare(tensor([1.0]), tensor([1.0 + 1e-6])) == []
+    assert compare(tensor([1.0]), tensor([1.0 + 1e-3])) != []
+    assert compare(tensor([1.0], "float16"), tensor([1.0009765625], "float16")) == []
+    assert compare(tensor([1.0], "bfloat16"), tensor([1.0078125], "bfloat16")) == []
+    assert compare(tensor([1.0], "float64"), tensor([1.0 + 1e-6], "float64")) != []
+
+
+def test_tolerance_overrides_and_exact():
+    assert compare(tensor([1.0]), tensor([1.1]), Tolerance(atol=0.2)) == []
+    assert compare(tensor([1.0]), tensor([1.0 + 1e-7]), Tolerance(exact=True)) != []
+
+
+def test_nan_equals_nan_but_not_a_number():
+    assert compare(tensor([math.nan, 1.0]), tensor([math.nan, 1.0])) == []
+    [message] = compare(tensor([math.nan, 1.0]), tensor([0.0, 1.0]))
+    assert "1 of 2 elements" in message and "[0]" in message
+
+
+def test_integers_compare_exactly():
+    assert compare(tensor([1, 2], "int64"), tensor([1, 3], "int64")) != []
+    assert compare(tensor([True, False], "bool"), tensor([True, False], "bool")) == []
+    assert "1 of 2" in compare(tensor([True, False], "bool"), tensor([True, True], "bool"))[0]
+
+
+def test_grad_is_compared_after_values():
+    expected = tensor([1.0], requires_grad=True, grad=tensor([4.5]))
+    missing = tensor([1.0], requires_grad=True)
+    assert "no gradient reached this tensor" in compare(expected, missing)[0]
+    wrong = tensor([1.0], requires_grad=True, grad=tensor([3.0]))
+    [message] = compare(expected, wrong)
+    assert message.startswith(".grad: values differ")
+    extra = tensor([1.0], requires_grad=True, grad=tensor([3.0]))
+    assert "should be None" in compare(tensor([1.0], requires_grad=True), extra)[0]
+
+
+def test_state_dicts_name_missing_unexpected_and_different_keys():
+    expected = {"0.weight": tensor([1.0]), "0.bias": tensor([0.0])}
+    got = {"0.weight": tensor([2.0]), "1.bias": tensor([0.0])}
+    problems = compare(expected, got)
+    assert "missing keys: '0.bias'" in problems
+    assert "unexpected keys: '1.bias'" in problems
+    assert any(p.startswith("['0.weight']: values differ") for p in problems)
+
+
+def test_scalars_strings_none_and_containers():
+    assert compare(4.5, 4.5000001) == []
+    assert "off by" in compare(4.5, 4.6)[0]
+    assert compare(3, 3) == []
+    assert compare(3, 4) == ["expected 3, got 4"]
+    assert "expected a Python int (3), got a float (3.0)" in compare(3, 3.0)[0]
+    assert compare(True, 1) != []
+    assert compare("cpu", "cuda") == ["expected 'cpu', got 'cuda'"]
+    assert compare(None, None) == []
+    assert "expected None" in compare(None, tensor([1.0]))[0]
+    assert compare([1, 2], [1, 2, 3]) == ["expected 2 items, got 3"]
+    assert compare((1, 2), [1, 2]) != []
+    assert compare([tensor([1.0])], [tensor([2.0])])[0].startswith("[0]: values differ")
+    assert compare(math.nan, math.nan) == []
+
+
+def test_special_values():
+    assert compare(SizeValue((2, 3)), SizeValue((2, 3))) == []
+    assert compare(DtypeValue("torch.float32"), DtypeValue("torch.float64")) != []
+    assert compare(DeviceValue("cpu", None), DeviceValue("cpu", None)) == []
+    a = ObjectValue("module", "Linear", "Linear(in_features=2, out_features=3, bias=True)")
+    b = ObjectValue("module", "Linear", "Linear(in_features=2, out_features=4, bias=True)")
+    assert "the Linear differs" in compare(a, b)[0]
+    assert "expected a Linear, got" in compare(a, 3)[0]
+
+
+@pytest.mark.parametrize(
+    "literal, got, ok",
+    [
+        ([[4.5, 4.5]], tensor([[4.5, 4.5]]), True),
+        ([4.5, 4.5], tensor([[4.5, 4.5]]), False),
+        (2.0, tensor(2.0), True),
+        ([2, 3], SizeValue((2, 3)), True),
+        ("torch.float64", DtypeValue("torch.float64"), True),
+        ("float64", DtypeValue("torch.float64"), True),
+        ("float32", DtypeValue("torch.float64"), False),
+        ("cpu", DeviceValue("cpu", None), True),
+        ("cuda", DeviceValue("cuda", 0), True),
+        ("cuda:0", DeviceValue("cuda", 0), True),
+        ("cpu", DeviceValue("cuda", 0), False),
+        (None, None, True),
+        (True, True, True),
+        ([1, 2], (1, 2), True),
+        ([1.0, 2.0], tensor([1, 2], "int64"), False),
+    ],
+)
+def test_literals(literal, got, ok):
+    assert (compare_literal(literal, got) == []) is ok
+
+
+def test_literal_shape_mismatch_is_explained():
+    [message] = compare_literal([4.5, 4.5], tensor([[4.5, 4.5]]))
+    assert message.startswith("shape is [1, 2], expected [2]")
+
+
+def test_value_difference_of_zero_d_arrays():
+    assert value_difference(np.array(1.0), np.array(1.0), 0, 0) == ""
+    assert "the only element" in value_difference(np.array(1.0), np.array(2.0), 0, 0)
