@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from tutor.sandbox.runner import ColdRunner
+from tutor.sandbox.pool import WarmRunner
+from tutor.sandbox.runner import ColdRunner, Runner
 
 
 @pytest.fixture(autouse=True)
@@ -19,9 +20,12 @@ def private_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.M
     return home
 
 
-@pytest.fixture(scope="session")
-def runner() -> ColdRunner:
-    return ColdRunner()
+@pytest.fixture(scope="session", params=["warm", "cold"])
+def runner(request: pytest.FixtureRequest) -> Iterator[Runner]:
+    """Each end-to-end test runs through both runners: the warm pool and a fresh interpreter."""
+    made: Runner = WarmRunner(spares=2) if request.param == "warm" else ColdRunner()
+    yield made
+    made.close()
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ from .loader import LessonPack, UnknownId, load_pack
 from .paths import PYTHON_ENV, data_dir, shipped_lessons_dir
 from .progress import Progress
 from .report import verdict_json, verdict_text
-from .sandbox.runner import ColdRunner
+from .sandbox.pool import WarmRunner
 from .schema import Exercise, Lesson
 
 DEVICES = ("auto", "cpu", "cuda")
@@ -126,8 +126,8 @@ def _python(args: argparse.Namespace) -> str:
 
 
 def _grader(args: argparse.Namespace) -> Grader:
-
-    return Grader(ColdRunner(_python(args)), device=args.device)
+    # Two spares: the reference and the learner's code run side by side from one torch import.
+    return Grader(WarmRunner(_python(args), spares=2), device=args.device)
 
 
 def cmd_list(args: argparse.Namespace) -> int:

@@ -4,10 +4,11 @@ STANDALONE (principle 3): this file runs inside the sandbox interpreter, which m
 Python (a conda env with CUDA) that does not have pttutor installed. It imports only the standard
 library, torch and numpy, and never imports the `tutor` package.
 
-Protocol (principle 4, no pickle): the parent passes a job file and the number of a pipe's write
-end. The child writes length-prefixed frames to that pipe: a JSON `ready` event once torch is
-imported, then a JSON `result` event listing blob sizes, then the blobs (`.npy` bytes). The
-learner's stdout and stderr are the process's own, read by the parent.
+Protocol (principle 4, no pickle): results are length-prefixed frames: a JSON `result` event
+listing blob sizes, then the blobs (`.npy` bytes). A cold run (`child.py JOB FD`) reads its job
+file, sends a `ready` event once torch is imported, then the result, on pipe FD. The warm pool
+(`child.py --zygote SOCKET`) is described further down. The learner's stdout and stderr are the
+process's own fds 1 and 2, read by the parent.
 """
 
 from __future__ import annotations
@@ -325,9 +326,19 @@ def run_job(job: dict[str, Any], out: FrameWriter, torch: Any, np: Any) -> None:
             sys.stdout, sys.stderr = saved
     result["values"] = values
     result["blobs"] = [len(b) for b in encoder.blobs]
+    _detach_std_streams()  # the parent sees end-of-output now, not when we exit
     out.send_json(result)
     for blob in encoder.blobs:
         out.send_bytes(blob)
+
+
+def _detach_std_streams() -> None:
+    _flush_std_streams()
+    with contextlib.suppress(OSError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 1)
+        os.dup2(devnull, 2)
+        os.close(devnull)
 
 
 def _flush_std_streams() -> None:
@@ -336,21 +347,7 @@ def _flush_std_streams() -> None:
             stream.flush()
 
 
-def main(argv: list[str]) -> int:
-    job_path, fd = argv[1], int(argv[2])
-    with open(job_path, encoding="utf-8") as f:
-        job = json.load(f)
-    out = FrameWriter(fd)
-    apply_limits(job.get("limits", {}))
-    os.environ.setdefault("PYTORCH_NVML_BASED_CUDA_CHECK", "1")
-    started = time.perf_counter()
-    import numpy as np
-    import torch
-
-    threads = job.get("threads")
-    if threads:
-        torch.set_num_threads(int(threads))
-    out.send_json({"event": "ready", "import_seconds": time.perf_counter() - started})
+def _run_and_report(job: dict[str, Any], out: FrameWriter, torch: Any, np: Any) -> None:
     try:
         run_job(job, out, torch, np)
     except BaseException as exc:  # a bug of ours, not the learner's: report it as such
@@ -365,5 +362,218 @@ def main(argv: list[str]) -> int:
     os._exit(0)
 
 
+def _import_torch() -> tuple[Any, Any]:
+    # NVML-based availability checks never initialise CUDA, so a forking zygote stays safe.
+    os.environ.setdefault("PYTORCH_NVML_BASED_CUDA_CHECK", "1")
+    import numpy as np
+    import torch
+
+    return torch, np
+
+
+def cold_main(job_path: str, fd: int) -> None:
+    """One run in a fresh interpreter: read the job file, import torch, run, exit."""
+    with open(job_path, encoding="utf-8") as f:
+        job = json.load(f)
+    out = FrameWriter(fd)
+    apply_limits(job.get("limits", {}))
+    started = time.perf_counter()
+    torch, np = _import_torch()
+    if job.get("threads"):
+        torch.set_num_threads(int(job["threads"]))
+    out.send_json({"event": "ready", "import_seconds": time.perf_counter() - started})
+    _run_and_report(job, out, torch, np)
+
+
+# ---------------------------------------------------------------------------------------------
+# The warm pool. A zygote imports torch and nothing else, then forks "spares" on request. Each
+# spare warms itself up on its device, connects to the parent's Unix socket, and waits for one
+# job: the parent sends the job with the write ends of fresh stdout/stderr pipes (SCM_RIGHTS).
+# See shared/platform-facts.md for the fork rules this follows.
+# ---------------------------------------------------------------------------------------------
+
+
+def _prctl(option: int, value: int) -> None:
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(option, value, 0, 0, 0)
+
+
+PR_SET_PDEATHSIG = 1
+PR_SET_CHILD_SUBREAPER = 36
+
+
+def _connect(sock_path: str) -> Any:
+    import socket
+
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.connect(sock_path)
+    return sock
+
+
+def _read_exactly(sock: Any, n: int) -> bytes:
+    data = bytearray()
+    while len(data) < n:
+        chunk = sock.recv(n - len(data))
+        if not chunk:
+            raise EOFError("the parent closed the connection")
+        data += chunk
+    return bytes(data)
+
+
+def _read_frame(sock: Any) -> bytes:
+    (size,) = struct.unpack(">Q", _read_exactly(sock, 8))
+    return _read_exactly(sock, size)
+
+
+def warm_up(torch: Any, device: Any) -> None:
+    """A tiny forward and backward, so the job itself pays no first-use costs."""
+    w = torch.ones(4, 4, device=device, requires_grad=True)
+    (w @ w).sum().backward()
+    torch.nn.functional.relu(torch.nn.Linear(4, 2).to(device)(w)).sum().backward()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def spare_main(sock_path: str, wanted: str, torch: Any, np: Any, forked: bool) -> None:
+    """Become a ready-to-run child: warm up, say so, wait for one job, run it, exit."""
+    if forked:
+        os.setsid()  # its own session, so the parent can kill everything it starts
+        _prctl(PR_SET_PDEATHSIG, 9)  # die with the zygote
+    sock = _connect(sock_path)
+    out = FrameWriter(sock.fileno())
+    hello: dict[str, Any] = {"event": "spare", "pid": os.getpid(), "wanted": wanted}
+    started = time.perf_counter()
+    try:
+        device, problem = resolve_device(torch, wanted)
+        if problem is not None:
+            hello["error"] = problem
+        else:
+            hello["device"] = device.type
+            warm_up(torch, device)
+    except BaseException as exc:
+        hello["error"] = f"warming up on {wanted} failed: {type(exc).__name__}: {exc}"
+    hello["warm_seconds"] = time.perf_counter() - started
+    out.send_json(hello)
+    if "error" in hello:
+        os._exit(0)
+    import socket
+
+    _, fds, _, _ = socket.recv_fds(sock, 1, 2)
+    job = json.loads(_read_frame(sock))
+    if len(fds) == 2:
+        os.dup2(fds[0], 1)
+        os.dup2(fds[1], 2)
+        for fd in fds:
+            os.close(fd)
+    os.chdir(job["cwd"])
+    os.environ.update(job.get("env", {}))
+    apply_limits(job.get("limits", {}))
+    if job.get("threads"):
+        torch.set_num_threads(int(job["threads"]))
+    _run_and_report(job, out, torch, np)
+
+
+def _reap_and_sweep(ctl: Any, spares: set[int]) -> None:
+    """Reap exited children, report spares' exit statuses, kill escaped orphans."""
+    reaped_spare = False
+    while True:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            break
+        if pid == 0:
+            break
+        if pid in spares:
+            spares.discard(pid)
+            reaped_spare = True
+            code = -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
+            FrameWriter(ctl.fileno()).send_json({"event": "exit", "pid": pid, "code": code})
+    if reaped_spare:
+        _kill_orphans(spares)
+
+
+def _kill_orphans(spares: set[int]) -> None:
+    """As a subreaper we inherit whatever a run left behind (setsid + fork): kill it."""
+    me = os.getpid()
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return
+    for entry in entries:
+        if not entry.isdigit() or int(entry) in spares:
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == me:
+            with contextlib.suppress(OSError):
+                os.kill(int(entry), 9)
+
+
+def zygote_main(sock_path: str) -> None:
+    """Import torch, then fork a spare per request until the parent goes away."""
+    import selectors
+
+    _prctl(PR_SET_PDEATHSIG, 9)  # die with the app
+    started = time.perf_counter()
+    torch, np = _import_torch()
+    torch.set_num_threads(1)  # an OpenMP pool would not survive fork; spares set their own
+    _prctl(PR_SET_CHILD_SUBREAPER, 1)
+    ctl = _connect(sock_path)
+    info: dict[str, Any] = {
+        "event": "zygote",
+        "pid": os.getpid(),
+        "torch": torch.__version__,
+        "python": sys.version.split()[0],
+        "executable": sys.executable,
+        "cuda_build": torch.version.cuda,
+        "cuda": bool(torch.cuda.is_available()),  # NVML-based: no CUDA context here
+        "import_seconds": time.perf_counter() - started,
+    }
+    FrameWriter(ctl.fileno()).send_json(info)
+    spares: set[int] = set()
+    selector = selectors.DefaultSelector()
+    selector.register(ctl, selectors.EVENT_READ)
+    while True:
+        if selector.select(timeout=0.2):
+            try:
+                command = json.loads(_read_frame(ctl))
+            except (EOFError, OSError, ValueError):
+                break  # the parent is gone
+            if command.get("cmd") == "spare":
+                pid = os.fork()
+                if pid == 0:
+                    selector.close()
+                    ctl.close()
+                    try:
+                        spare_main(sock_path, command.get("device", "cpu"), torch, np, True)
+                    finally:
+                        os._exit(0)
+                spares.add(pid)
+        _reap_and_sweep(ctl, spares)
+    for pid in spares:
+        with contextlib.suppress(OSError):
+            os.killpg(pid, 9)
+    os._exit(0)
+
+
+def main(argv: list[str]) -> None:
+    mode = argv[1] if len(argv) > 1 else ""
+    if mode == "--zygote":
+        zygote_main(argv[2])
+    elif mode == "--spare":
+        # A single-use spare started as a fresh interpreter: where fork is unsafe (macOS).
+        torch, np = _import_torch()
+        spare_main(argv[2], argv[3], torch, np, False)
+    else:
+        cold_main(argv[1], int(argv[2]))
+
+
 if __name__ == "__main__":
-    sys.exit(main(sys.argv))
+    main(sys.argv)

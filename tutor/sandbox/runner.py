@@ -58,7 +58,7 @@ class RunRequest:
     device: str = "cpu"  # "cpu", "cuda" or "auto"
     seed: int = 0
     timeout: float = 10.0  # seconds for setup + code + checks, after torch is imported
-    threads: int | None = None
+    threads: int | None = 1  # one intra-op thread: fast start, same numbers every run
 
 
 @dataclass(frozen=True)
@@ -152,6 +152,16 @@ class Runner(ABC):
         """Release processes and files."""
 
 
+def child_limits(request: RunRequest, startup: float) -> dict[str, int]:
+    """rlimits the child sets on itself before running the learner's code."""
+    return {
+        "core": 0,
+        "fsize": 256 * 2**20,
+        "nofile": 1024,
+        "cpu": int(startup + request.timeout * 2) + 1,
+    }
+
+
 def child_environment(tmpdir: str) -> dict[str, str]:
     """A small, predictable environment: no learner secrets, HOME and TMPDIR inside the run dir."""
     keep = (
@@ -195,11 +205,7 @@ class ColdRunner(Runner):
             "seed": request.seed,
             "threads": request.threads,
             "result_budget": RESULT_BUDGET,
-            "limits": {
-                "core": 0,
-                "fsize": 256 * 2**20,
-                "cpu": int(self.startup_timeout + request.timeout * 2) + 1,
-            },
+            "limits": child_limits(request, startup=self.startup_timeout),
         }
         job_path = os.path.join(tmpdir, ".pttutor-job.json")
         with open(job_path, "w", encoding="utf-8") as f:
@@ -299,56 +305,80 @@ class _FrameReader(threading.Thread):
             self.file.close()
 
 
-class _ProcessRun(RunHandle):
-    def __init__(
-        self,
-        proc: subprocess.Popen[bytes],
-        result_fd: int,
-        tmpdir: str,
-        request: RunRequest,
-        startup_timeout: float,
-    ) -> None:
-        self.proc = proc
-        self.tmpdir = tmpdir
+class RunCollector(RunHandle):
+    """Collects one run's output and result frames, whatever kind of process runs it.
+
+    Subclasses say how the job reaches a ready process (`_dispatch`), how to kill it and how to
+    learn its exit status; timeouts, output caps, decoding and statuses live here, once.
+    """
+
+    def __init__(self, request: RunRequest, startup_timeout: float) -> None:
         self.request = request
         self.startup_timeout = startup_timeout
         self.started = time.monotonic()
         self._stop_reason: Outcome | None = None
         self._lock = threading.Lock()
-        assert proc.stdout is not None and proc.stderr is not None
-        self.stdout = _CappedReader(proc.stdout, lambda: self._stop(Outcome.OUTPUT_LIMIT))
-        self.stderr = _CappedReader(proc.stderr, lambda: self._stop(Outcome.OUTPUT_LIMIT))
+        self.stdout: _CappedReader | None = None
+        self.stderr: _CappedReader | None = None
+        self.frames: _FrameReader | None = None
+
+    # -- for subclasses ---------------------------------------------------------------------
+
+    def _attach(self, stdout: IO[bytes], stderr: IO[bytes], result_fd: int) -> None:
+        self.stdout = _CappedReader(stdout, lambda: self._stop(Outcome.OUTPUT_LIMIT))
+        self.stderr = _CappedReader(stderr, lambda: self._stop(Outcome.OUTPUT_LIMIT))
         self.frames = _FrameReader(result_fd)
         for thread in (self.stdout, self.stderr, self.frames):
             thread.start()
 
+    @abstractmethod
+    def _dispatch(self, deadline: float) -> RunResult | None:
+        """Get the job to a process that has torch imported; a RunResult if that failed."""
+
+    @abstractmethod
+    def _kill(self) -> None:
+        """Kill the run's process and everything in its session."""
+
+    @abstractmethod
+    def _exit_code(self, timeout: float) -> int | None:
+        """The process's exit status (negative: killed by that signal), None if unknown."""
+
+    def _release(self) -> None:
+        """Free what the run used (temporary files, fds)."""
+
+    # -- RunHandle ---------------------------------------------------------------------------
+
     def cancel(self) -> None:
         self._stop(Outcome.CANCELLED)
+
+    @property
+    def stopped(self) -> bool:
+        return self._stop_reason is not None
 
     def _stop(self, reason: Outcome) -> None:
         with self._lock:
             if self._stop_reason is None:
                 self._stop_reason = reason
-        self._kill_group()
-
-    def _kill_group(self) -> None:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.proc.pid, signal.SIGKILL)
-
-    def _next_frame(self, deadline: float) -> bytes | None:
-        """The next frame, or None at the end of the pipe; raises queue.Empty at the deadline."""
-        return self.frames.frames.get(timeout=max(0.0, deadline - time.monotonic()))
+        self._kill()
 
     def result(self) -> RunResult:
         try:
             return self._collect()
         finally:
-            self._cleanup()
+            self._kill()
+            self._release()
+
+    # -- collecting --------------------------------------------------------------------------
+
+    def _next_frame(self, deadline: float) -> bytes | None:
+        """The next frame, or None at the end of the pipe; raises queue.Empty at the deadline."""
+        assert self.frames is not None
+        return self.frames.frames.get(timeout=max(0.0, deadline - time.monotonic()))
 
     def _collect(self) -> RunResult:
-        ready = self._message(time.monotonic() + self.startup_timeout, "ready")
-        if isinstance(ready, RunResult):
-            return ready
+        failed = self._dispatch(time.monotonic() + self.startup_timeout)
+        if failed is not None:
+            return failed
         message = self._message(time.monotonic() + self.request.timeout, "result")
         if isinstance(message, RunResult):
             return message
@@ -388,21 +418,20 @@ class _ProcessRun(RunHandle):
             return self._finish(Outcome.INTERNAL_ERROR, f"the sandbox sent no {event!r} message")
         return message
 
+    def _stopped_result(self, returncode: int | None = None) -> RunResult:
+        details = {
+            Outcome.CANCELLED: "the run was cancelled",
+            Outcome.OUTPUT_LIMIT: f"your code printed more than {OUTPUT_KILL // 2**20} MiB",
+        }
+        reason = self._stop_reason or Outcome.CANCELLED
+        return self._finish(reason, details.get(reason, reason.value), returncode)
+
     def _ended_early(self, waiting_for: str) -> RunResult:
         """The pipe closed before the child reported: work out why from the exit status."""
-        try:
-            returncode = self.proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            self._kill_group()
-            returncode = self.proc.wait()
+        returncode = self._exit_code(timeout=5)
         if self._stop_reason is not None:
-            details = {
-                Outcome.CANCELLED: "the run was cancelled",
-                Outcome.OUTPUT_LIMIT: f"your code printed more than {OUTPUT_KILL // 2**20} MiB",
-            }
-            reason = self._stop_reason
-            return self._finish(reason, details.get(reason, reason.value), returncode)
-        if returncode < 0:
+            return self._stopped_result(returncode)
+        if returncode is not None and returncode < 0:
             sig = -returncode
             if sig == getattr(signal, "SIGXCPU", None):
                 return self._finish(
@@ -411,41 +440,40 @@ class _ProcessRun(RunHandle):
             name = _signal_name(sig)
             return self._finish(Outcome.CRASHED, f"the process was killed by {name}", returncode)
         if waiting_for == "ready":
-            stderr = self.stderr.text().strip().splitlines()
-            last = stderr[-1] if stderr else f"exit code {returncode}"
+            lines = self.stderr.text().strip().splitlines() if self.stderr else []
+            last = lines[-1] if lines else f"exit code {returncode}"
             return self._finish(
                 Outcome.INTERNAL_ERROR,
-                f"the sandbox interpreter could not start PyTorch ({self_python(self.proc)}): "
-                f"{last}",
+                f"the sandbox interpreter could not start PyTorch: {last}",
                 returncode,
             )
+        code = "unknown" if returncode is None else returncode
         return self._finish(
             Outcome.CRASHED,
-            f"the process exited (code {returncode}) before reporting results",
+            f"the process exited (code {code}) before reporting results",
             returncode,
         )
 
     def _finish(self, outcome: Outcome, detail: str, returncode: int | None = None) -> RunResult:
-        self._kill_group()
-        self.stdout.join(timeout=2)
-        self.stderr.join(timeout=2)
+        self._kill()
+        for reader in (self.stdout, self.stderr):
+            if reader is not None:
+                reader.join(timeout=2)
         return RunResult(
             outcome=outcome,
-            stdout=self.stdout.text(),
-            stderr=self.stderr.text(),
-            output_truncated=self.stdout.truncated or self.stderr.truncated,
+            stdout=self.stdout.text() if self.stdout else "",
+            stderr=self.stderr.text() if self.stderr else "",
+            output_truncated=any(r is not None and r.truncated for r in (self.stdout, self.stderr)),
             detail=detail,
             wall_seconds=time.monotonic() - self.started,
             returncode=returncode,
         )
 
+    completion_wait = 5.0  # seconds to wait for the exit status once results are in
+
     def _completed(self, message: dict[str, Any], blobs: list[bytes]) -> RunResult:
-        # The child calls os._exit right after the last frame; wait for its output to drain.
-        try:
-            returncode: int | None = self.proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            returncode = None
-        result = self._finish(Outcome.COMPLETED, "", returncode)
+        # The child closes its stdout/stderr before the last frame, so output is complete.
+        result = self._finish(Outcome.COMPLETED, "", self._exit_code(self.completion_wait))
         result.torch_version = message.get("torch")
         result.device = message.get("device")
         result.device_name = message.get("device_name")
@@ -477,15 +505,46 @@ class _ProcessRun(RunHandle):
             result.outcome = Outcome.INTERNAL_ERROR
             result.detail = str(exc)
             return result
-        if any(isinstance(v, TooLarge) for v in result.values.values()):
+        too_large = [v for v in result.values.values() if isinstance(v, TooLarge)]
+        if too_large:
             result.outcome = Outcome.RESULT_TOO_LARGE
-            result.detail = next(
-                v.message for v in result.values.values() if isinstance(v, TooLarge)
-            )
+            result.detail = too_large[0].message
         return result
 
-    def _cleanup(self) -> None:
-        self._kill_group()
+
+class _ProcessRun(RunCollector):
+    """A cold run: a fresh interpreter that reports `ready` once torch is imported."""
+
+    def __init__(
+        self,
+        proc: subprocess.Popen[bytes],
+        result_fd: int,
+        tmpdir: str,
+        request: RunRequest,
+        startup_timeout: float,
+    ) -> None:
+        super().__init__(request, startup_timeout)
+        self.proc = proc
+        self.tmpdir = tmpdir
+        assert proc.stdout is not None and proc.stderr is not None
+        self._attach(proc.stdout, proc.stderr, result_fd)
+
+    def _dispatch(self, deadline: float) -> RunResult | None:
+        ready = self._message(deadline, "ready")
+        return ready if isinstance(ready, RunResult) else None
+
+    def _kill(self) -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+
+    def _exit_code(self, timeout: float) -> int | None:
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self._kill()
+            return self.proc.wait()
+
+    def _release(self) -> None:
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.proc.wait(timeout=5)
         for stream in (self.proc.stdout, self.proc.stderr):
@@ -501,11 +560,6 @@ def _decode_entry(entry: dict[str, Any], blobs: list[bytes]) -> Any:
     if "too_large" in entry:
         return TooLarge(entry["too_large"])
     return decode(entry["value"], blobs)
-
-
-def self_python(proc: subprocess.Popen[bytes]) -> str:
-    args = proc.args
-    return str(args[0]) if isinstance(args, (list, tuple)) and args else "python"
 
 
 def _signal_name(sig: int) -> str:
