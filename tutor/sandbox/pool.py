@@ -348,8 +348,7 @@ class WarmRunner(Runner):
             while queue:
                 spare = queue.popleft()
                 if _alive(spare):
-                    self._top_up(device)
-                    return spare
+                    return spare  # the replacement is forked once this run is over
                 _kill_spare(spare)
             zygote = self._zygote
             zygote_died = self.fork and zygote is not None and zygote.poll() is not None
@@ -382,6 +381,12 @@ class WarmRunner(Runner):
                     f"{self.startup_timeout:.0f} s",
                 )
             self._cond.wait(timeout=min(remaining, 0.2))
+
+    def replenish(self, device: str) -> None:
+        """Fork the next spare for `device` (after a run, so it does not compete with it)."""
+        with self._cond:
+            if not self._closed:
+                self._top_up(device)
 
     def wait_exit(self, pid: int, timeout: float) -> int | None:
         """The exit status the zygote reported for `pid` (None if unknown or the zygote died)."""
@@ -497,6 +502,7 @@ class _SpareRun(RunCollector):
         return self.pool.wait_exit(spare.pid, timeout)
 
     def _release(self) -> None:
+        self.pool.replenish(self.request.device)
         if self.spare is not None and self.spare.popen is not None:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self.spare.popen.wait(timeout=5)
