@@ -133,8 +133,8 @@ def check_run(
 def skipped_for_device(exercise: Exercise) -> Verdict:
     return Verdict(
         Status.SKIPPED,
-        f"this exercise needs a CUDA GPU; on this machine read it and its solution: "
-        f"it teaches {exercise.title.lower()}",
+        f"this exercise needs a CUDA GPU; on this machine, read its task and solution: "
+        f"{exercise.title}",
         notes=["switch to a CUDA device (F4) on a machine with a GPU to run it"],
     )
 

@@ -7,6 +7,7 @@ file, a lesson pack that does not load). Bad input is one line, never a tracebac
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -104,6 +105,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `pttutor check ... | head`: the reader left, which is fine
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 def _pack(args: argparse.Namespace, *, strict: bool = False) -> LessonPack:

@@ -140,7 +140,7 @@ def _compare_scalars(expected: Any, got: Any, tol: Tolerance, path: str, out: li
         if type(expected) is not type(got):
             out.append(
                 f"{_where(path)}expected a Python {_type_label(expected)} ({expected!r}), "
-                f"got a {_type_label(got)} ({got!r})"
+                f"got {_article(_type_label(got))} {_type_label(got)} ({got!r})"
             )
             return
         rtol, atol = (
@@ -162,6 +162,10 @@ def _compare_scalars(expected: Any, got: Any, tol: Tolerance, path: str, out: li
             out.append(f"{_where(path)}expected {short(expected)!r}, got {short(got)!r}")
         else:
             out.append(f"{_where(path)}expected {expected}, got {got}")
+
+
+def _article(word: str) -> str:
+    return "an" if word[:1] in "aeiou" else "a"
 
 
 def _both_numbers(a: Any, b: Any) -> bool:
@@ -357,4 +361,6 @@ def compare_literal(expected: Any, got: Any, tol: Tolerance = Tolerance()) -> li
         return [] if expected in (got.type, str(got)) else [f"expected {expected}, got {got}"]
     if isinstance(got, tuple) and isinstance(expected, list):
         expected = tuple(expected)
+    if got is None and expected is not None:
+        return [f"expected {short(repr(expected))}, got None"]
     return compare(expected, got, tol)

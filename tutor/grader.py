@@ -107,6 +107,8 @@ class Grading:
     def verdict(self) -> Verdict:
         grader = self.grader
         device = grader._device_for_run()
+        if self.exercise.requires == "cuda" and device not in ("cuda", "auto"):
+            return skipped_for_device(self.exercise)  # nothing to run: its setup may need CUDA
         reference = grader.cached_reference(self.exercise, device)
         pending: Future[RunResult] | None = None
         if reference is None:
