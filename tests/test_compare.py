@@ -104,10 +104,25 @@ def test_scalars_strings_none_and_containers():
     assert compare("cpu", "cuda") == ["expected 'cpu', got 'cuda'"]
     assert compare(None, None) == []
     assert "expected None" in compare(None, tensor([1.0]))[0]
-    assert compare([1, 2], [1, 2, 3]) == ["expected 2 items, got 3"]
+    assert compare([1, 2], [1, 2, 3]) == ["expected 2 items, got 3: expected [1, 2], got [1, 2, 3]"]
+    many = [tensor([float(i)]) for i in range(3)]
+    assert compare(many, many[:2]) == ["expected 3 items, got 2"]
     assert compare((1, 2), [1, 2]) != []
     assert compare([tensor([1.0])], [tensor([2.0])])[0].startswith("[0]: values differ")
     assert compare(math.nan, math.nan) == []
+
+
+def test_parameters_and_plain_tensors_differ():
+    from dataclasses import replace
+
+    parameter = replace(tensor([1.0], requires_grad=True), is_parameter=True)
+    plain = tensor([1.0], requires_grad=True)
+    assert compare(parameter, plain) == ["it is a plain tensor, expected an nn.Parameter"]
+
+
+def test_boolean_values_print_as_booleans():
+    [message] = compare_literal(True, tensor(False, "bool"))
+    assert "expected True, got False" in message
 
 
 def test_special_values():

@@ -203,12 +203,22 @@ def _compare_sequences(
         out.append(f"{_where(path)}expected {describe(expected)}, got {describe(got)}")
         return
     if len(got) != len(expected):
-        out.append(f"{_where(path)}expected {len(expected)} items, got {len(got)}")
+        message = f"{_where(path)}expected {len(expected)} items, got {len(got)}"
+        if _plain_and_short(expected) and _plain_and_short(got):
+            message += f": expected {short(repr(expected), 120)}, got {short(repr(got), 120)}"
+        out.append(message)
         return
     for i, (e, g) in enumerate(zip(expected, got, strict=True)):
         _compare(e, g, tol, f"{path}[{i}]", out)
         if len(out) >= MAX_PROBLEMS:
             return
+
+
+def _plain_and_short(items: Sequence[Any]) -> bool:
+    """Short lists of numbers and strings are worth printing whole in a message."""
+    return len(items) <= 12 and all(
+        isinstance(i, (int, float, str, bool, type(None))) for i in items
+    )
 
 
 def _compare_mappings(
@@ -240,6 +250,11 @@ def _compare_tensors(
         out.append(f"{where}dtype is torch.{got.dtype}, expected torch.{expected.dtype}")
     if got.device != expected.device:
         out.append(f"{where}device is {got.device}, expected {expected.device}")
+    if got.is_parameter != expected.is_parameter:
+        kinds = {True: "an nn.Parameter", False: "a plain tensor"}
+        out.append(
+            f"{where}it is {kinds[got.is_parameter]}, expected {kinds[expected.is_parameter]}"
+        )
     if got.requires_grad != expected.requires_grad:
         out.append(
             f"{where}requires_grad is {got.requires_grad}, expected {expected.requires_grad}"
@@ -300,12 +315,12 @@ def value_difference(expected: np.ndarray, got: np.ndarray, rtol: float, atol: f
         f"values differ at {count} of {mismatch.size} elements "
         f"({100 * count / mismatch.size:.3g}%)",
         f"max abs difference {float(np.max(diff)):.4g} at {_index(worst)} "
-        f"(expected {_item(exp, worst)}, got {_item(act, worst)})",
+        f"(expected {_item(expected, worst)}, got {_item(got, worst)})",
     ]
     if first != worst:
         parts.append(
-            f"first mismatch at {_index(first)}: expected {_item(exp, first)}, "
-            f"got {_item(act, first)}"
+            f"first mismatch at {_index(first)}: expected {_item(expected, first)}, "
+            f"got {_item(got, first)}"
         )
     return "; ".join(parts)
 
@@ -323,7 +338,7 @@ def _index(index: tuple[int, ...]) -> str:
 
 
 def _item(array: np.ndarray, index: tuple[int, ...]) -> str:
-    value = array[index] if index else array.reshape(-1)[0]
+    value = array[index] if array.ndim else array.reshape(-1)[0]
     return f"{value.item():.6g}" if array.dtype.kind in "fc" else str(value.item())
 
 
@@ -333,6 +348,8 @@ def compare_literal(expected: Any, got: Any, tol: Tolerance = Tolerance()) -> li
         if got.array is None:
             return [f"expected values {expected!r}, got {describe(got)} without values"]
         exp = np.asarray(expected)
+        if exp.dtype.kind == "b" and got.array.dtype.kind != "b":
+            exp = exp.astype(got.array.dtype)
         if exp.shape != got.array.shape:
             return [
                 f"shape is {list(got.shape)}, expected {list(exp.shape)} "

@@ -12,6 +12,11 @@ _MARKS = {CheckState.PASSED: "✓", CheckState.FAILED: "✗", CheckState.SKIPPED
 
 
 def verdict_text(ref: str, verdict: Verdict) -> str:
+    """Plain text for a terminal; everything from the snippet or torch is made inert first."""
+    return inert(_verdict_lines(ref, verdict))
+
+
+def _verdict_lines(ref: str, verdict: Verdict) -> str:
     lines = [f"{ref}: {verdict.status.title}: {verdict.summary}"]
     error = verdict.exception
     if error is not None:
@@ -25,12 +30,13 @@ def verdict_text(ref: str, verdict: Verdict) -> str:
         )
         lines.extend(f"      {d}" for d in check.details)
         if check.state is CheckState.FAILED and check.explain:
-            lines.append(f"      hint: {check.explain}")
+            explain = check.explain.strip().replace("\n", "\n            ")
+            lines.append(f"      hint: {explain}")
     lines.extend(f"  note: {n}" for n in verdict.notes)
     run = verdict.run
     if run is not None and run.stdout.strip():
         lines.append("  output:")
-        lines.extend(f"    {line}" for line in inert(run.stdout).rstrip().splitlines()[:40])
+        lines.extend(f"    {line}" for line in run.stdout.rstrip().splitlines()[:40])
     return "\n".join(lines)
 
 
