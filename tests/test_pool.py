@@ -42,17 +42,24 @@ def test_the_learner_killing_the_zygote_does_not_break_the_next_run(pool):
     assert result.outcome is Outcome.COMPLETED and result.values == {"y": 3}
 
 
-def test_escaped_grandchildren_are_swept(pool, tmp_path):
-    marker = tmp_path / "escapee-ran"
-    script = tmp_path / "escapee.py"
-    script.write_text(f"import time\ntime.sleep(3)\nopen({str(marker)!r}, 'w').close()\n")
+def test_escaped_grandchildren_are_swept(pool):
     code = (
-        "import os, subprocess, sys\n"
-        f"subprocess.Popen([sys.executable, {str(script)!r}], start_new_session=True)\n"
+        "import subprocess, sys\n"
+        "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'],\n"
+        "                         start_new_session=True)\n"
+        "print(child.pid)\n"
     )
-    assert pool.run(RunRequest(code=code)).outcome is Outcome.COMPLETED
-    time.sleep(4)
-    assert not marker.exists(), "a setsid'd grandchild outlived its run"
+    result = pool.run(RunRequest(code=code))
+    assert result.outcome is Outcome.COMPLETED, result.detail
+    escapee = int(result.stdout.split()[0])
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        try:
+            os.kill(escapee, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.1)
+    pytest.fail("a setsid'd grandchild outlived its run")
 
 
 def test_spawned_spares_work_where_fork_is_not_used():

@@ -119,7 +119,8 @@ def check_run(
     if learner.exception is not None and not expects_error:
         error = learner.exception
         where = f" (line {error.line})" if error.line else ""
-        return Verdict(Status.ERROR, f"{error.headline()}{where}", results, learner, notes)
+        status, notes = _classify_error(error, learner, notes)
+        return Verdict(status, f"{error.headline()}{where}", results, learner, notes)
     if failed:
         total = len(ran)
         return Verdict(
@@ -128,6 +129,33 @@ def check_run(
     if not ran:
         return Verdict(Status.SKIPPED, "every check needs a CUDA GPU", results, learner, notes)
     return Verdict(Status.PASSED, f"all {len(ran)} checks passed", results, learner, notes)
+
+
+_OUT_OF_MEMORY = re.compile(r"can't allocate memory|not enough memory|out of memory", re.I)
+
+
+def _classify_error(
+    error: ExceptionInfo, run: RunResult, notes: list[str]
+) -> tuple[Status, list[str]]:
+    """An exception is the learner's error, unless it is a limit or the sandbox saying no."""
+    if (
+        error.is_a("MemoryError")
+        or error.is_a("OutOfMemoryError")
+        or (error.is_a("RuntimeError") and _OUT_OF_MEMORY.search(error.message))
+    ):
+        return Status.MEMORY_LIMIT, [
+            *notes,
+            "a run may use about 3 GiB of memory: is a tensor far bigger than the task needs?",
+        ]
+    confined = bool(run.sandbox and run.sandbox.get("filesystem"))
+    if confined and error.is_a("PermissionError"):
+        return Status.BLOCKED, [
+            *notes,
+            "snippets run in a sandbox: they may write only in their own temporary working "
+            "directory, read only the Python installation, and cannot use the network or "
+            "signal other processes",
+        ]
+    return Status.ERROR, notes
 
 
 def skipped_for_device(exercise: Exercise) -> Verdict:

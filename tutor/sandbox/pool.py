@@ -52,6 +52,7 @@ class _Spare:
     pid: int
     wanted: str
     device: str | None
+    workdir: str | None = None  # the spare's private directory: the run's cwd and HOME
     popen: subprocess.Popen[bytes] | None = None  # set for spawned (not forked) spares
 
 
@@ -310,7 +311,9 @@ class WarmRunner(Runner):
 
     def _spare_connected(self, conn: socket.socket, hello: dict[str, Any]) -> None:
         wanted = str(hello.get("wanted", "cpu"))
-        spare = _Spare(conn, int(hello.get("pid", 0)), wanted, hello.get("device"))
+        spare = _Spare(
+            conn, int(hello.get("pid", 0)), wanted, hello.get("device"), hello.get("workdir")
+        )
         with self._cond:
             spare.popen = self._spawned.pop(spare.pid, None)
             if self._state.pending[wanted] > 0:
@@ -412,6 +415,8 @@ def _kill_spare(spare: _Spare) -> None:
         os.killpg(spare.pid, signal.SIGKILL)
     with contextlib.suppress(OSError):
         spare.sock.close()
+    if spare.workdir:
+        shutil.rmtree(spare.workdir, ignore_errors=True)
     if spare.popen is not None:
         with contextlib.suppress(subprocess.TimeoutExpired):
             spare.popen.wait(timeout=5)
@@ -455,7 +460,7 @@ class _SpareRun(RunCollector):
         self.spare = taken
         if self.stopped:  # cancelled between taking and sending
             return self._stopped_result()
-        self.tmpdir = tempfile.mkdtemp(prefix="pttutor-run-")
+        self.tmpdir = taken.workdir
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
         job = {
@@ -467,8 +472,6 @@ class _SpareRun(RunCollector):
             "threads": self.request.threads,
             "result_budget": RESULT_BUDGET,
             "limits": child_limits(self.request, startup=0),
-            "cwd": self.tmpdir,
-            "env": {"HOME": self.tmpdir, "TMPDIR": self.tmpdir},
         }
         try:
             socket.send_fds(taken.sock, [b"J"], [out_w, err_w])

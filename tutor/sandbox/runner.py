@@ -33,6 +33,7 @@ OUTPUT_KILL = 4 * 2**20  # a run printing more than this is stopped: "output lim
 RESULT_BUDGET = 64 * 2**20
 MAX_FRAME = RESULT_BUDGET + 2**20
 STARTUP_TIMEOUT = 120.0  # importing torch cold can take many seconds on a busy machine
+MEMORY_LIMIT = 3 * 2**30  # bytes of data segment a run may use
 
 
 class Outcome(enum.Enum):
@@ -126,6 +127,12 @@ class RunResult:
     code_seconds: float | None = None
     wall_seconds: float = 0.0
     returncode: int | None = None
+    sandbox: dict[str, Any] | None = None  # what confinement the child managed (Landlock…)
+
+    @property
+    def sandbox_level(self) -> str | None:
+        """'full', 'partial' or 'none'; None when the child did not say."""
+        return self.sandbox.get("level") if self.sandbox else None
 
 
 class RunHandle(ABC):
@@ -156,9 +163,11 @@ def child_limits(request: RunRequest, startup: float) -> dict[str, int]:
     """rlimits the child sets on itself before running the learner's code."""
     return {
         "core": 0,
-        "fsize": 256 * 2**20,
+        "fsize": 32 * 2**20,
         "nofile": 1024,
         "cpu": int(startup + request.timeout * 2) + 1,
+        # RLIMIT_DATA, not RLIMIT_AS: CUDA maps far more address space than it uses.
+        "data": MEMORY_LIMIT,
     }
 
 
@@ -478,6 +487,7 @@ class RunCollector(RunHandle):
         result.device = message.get("device")
         result.device_name = message.get("device_name")
         result.code_seconds = message.get("code_seconds")
+        result.sandbox = message.get("sandbox")
         if "internal_error" in message:
             result.outcome = Outcome.INTERNAL_ERROR
             result.detail = message["internal_error"]
