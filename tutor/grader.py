@@ -83,6 +83,15 @@ class Grading:
         self._cancelled = False
         self._lock = threading.Lock()
 
+    @property
+    def phase(self) -> str:
+        """'starting' while any run waits for PyTorch, else 'running' (for the status line)."""
+        with self._lock:
+            handles = list(self._handles)
+        if not handles or any(h.phase == "starting" for h in handles):
+            return "starting"
+        return "running"
+
     def cancel(self) -> None:
         with self._lock:
             self._cancelled = True

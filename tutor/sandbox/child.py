@@ -589,6 +589,10 @@ def spare_main(sock_path: str, wanted: str, torch: Any, np: Any, forked: bool) -
     import tempfile
 
     workdir = tempfile.mkdtemp(prefix="pttutor-run-")
+    # Everything that asks for a temporary directory from now on (torch's caches among them)
+    # must get the one place this process may write.
+    tempfile.tempdir = workdir
+    os.environ.update(HOME=workdir, TMPDIR=workdir)
     hello: dict[str, Any] = {
         "event": "spare",
         "pid": os.getpid(),
@@ -621,7 +625,6 @@ def spare_main(sock_path: str, wanted: str, torch: Any, np: Any, forked: bool) -
         for fd in fds:
             os.close(fd)
     os.chdir(workdir)
-    os.environ.update(HOME=workdir, TMPDIR=workdir)
     apply_limits(job.get("limits", {}))
     if job.get("threads"):
         torch.set_num_threads(int(job["threads"]))
@@ -668,6 +671,30 @@ def _kill_orphans(spares: set[int]) -> None:
                 os.kill(int(entry), 9)
 
 
+def _nvml_device_name() -> str | None:
+    """The first GPU's name without creating a CUDA context (which would break fork)."""
+    import ctypes
+
+    for name in ("libnvidia-ml.so.1", "libnvidia-ml.so"):
+        try:
+            nvml = ctypes.CDLL(name)
+        except OSError:
+            continue
+        handle = ctypes.c_void_p()
+        buf = ctypes.create_string_buffer(96)
+        if nvml.nvmlInit_v2() != 0:
+            return None
+        try:
+            if nvml.nvmlDeviceGetHandleByIndex_v2(0, ctypes.byref(handle)) != 0:
+                return None
+            if nvml.nvmlDeviceGetName(handle, buf, 96) != 0:
+                return None
+            return buf.value.decode("utf-8", "replace")
+        finally:
+            nvml.nvmlShutdown()
+    return None
+
+
 def zygote_main(sock_path: str) -> None:
     """Import torch, then fork a spare per request until the parent goes away."""
     import selectors
@@ -686,6 +713,7 @@ def zygote_main(sock_path: str) -> None:
         "executable": sys.executable,
         "cuda_build": torch.version.cuda,
         "cuda": bool(torch.cuda.is_available()),  # NVML-based: no CUDA context here
+        "device_name": _nvml_device_name(),
         "import_seconds": time.perf_counter() - started,
     }
     FrameWriter(ctl.fileno()).send_json(info)

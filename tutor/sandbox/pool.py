@@ -29,6 +29,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from .probe import InterpreterInfo
 from .runner import (
     CHILD_SCRIPT,
     RESULT_BUDGET,
@@ -134,6 +135,34 @@ class WarmRunner(Runner):
         with self._cond:
             self._cond.wait_for(lambda: self._info is not None or self._closed, timeout=timeout)
             return self._info
+
+    def interpreter_info(self, timeout: float = STARTUP_TIMEOUT) -> InterpreterInfo:
+        """What the sandbox interpreter has, from the zygote (no extra torch import)."""
+        with self._cond:
+            self._devices.add("cpu")
+            with contextlib.suppress(OSError, RuntimeError):
+                self._ensure_started()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            info = self.info(timeout=0.2)
+            if info is not None:
+                return InterpreterInfo(
+                    python=self.python,
+                    python_version=info.get("python"),
+                    torch_version=info.get("torch"),
+                    cuda_build=info.get("cuda_build"),
+                    cuda_available=bool(info.get("cuda")),
+                    device_name=info.get("device_name"),
+                )
+            zygote = self._zygote
+            if zygote is not None and zygote.poll() is not None and self._stderr_done:
+                last = self._zygote_stderr[-1] if self._zygote_stderr else "no output"
+                return InterpreterInfo(
+                    self.python,
+                    error=f"{self.python} cannot start PyTorch ({last}); "
+                    "install torch there or pass --python",
+                )
+        return InterpreterInfo(self.python, error=f"{self.python} did not start PyTorch in time")
 
     def close(self) -> None:
         with self._cond:

@@ -136,6 +136,8 @@ class RunResult:
 
 
 class RunHandle(ABC):
+    phase = "starting"  # "starting" (waiting for PyTorch), "running" (your code), "done"
+
     @abstractmethod
     def result(self) -> RunResult:
         """Block until the run ends; safe to call once from any thread."""
@@ -152,8 +154,8 @@ class Runner(ABC):
     def run(self, request: RunRequest) -> RunResult:
         return self.start(request).result()
 
-    def warm_up(self) -> None:  # noqa: B027 - optional hook, a no-op for the cold runner
-        """Prepare in the background so the first run is fast (a warm pool starts here)."""
+    def warm_up(self, device: str = "cpu") -> None:  # noqa: B027 - a no-op when cold
+        """Prepare in the background so the first run on `device` is fast; returns at once."""
 
     def close(self) -> None:  # noqa: B027
         """Release processes and files."""
@@ -374,6 +376,7 @@ class RunCollector(RunHandle):
         try:
             return self._collect()
         finally:
+            self.phase = "done"
             self._kill()
             self._release()
 
@@ -385,9 +388,11 @@ class RunCollector(RunHandle):
         return self.frames.frames.get(timeout=max(0.0, deadline - time.monotonic()))
 
     def _collect(self) -> RunResult:
+        self.phase = "starting"
         failed = self._dispatch(time.monotonic() + self.startup_timeout)
         if failed is not None:
             return failed
+        self.phase = "running"
         message = self._message(time.monotonic() + self.request.timeout, "result")
         if isinstance(message, RunResult):
             return message

@@ -1,0 +1,59 @@
+"""One real run: the app with the real ColdRunner (torch in a sandbox child) passes a solution."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from tutor.loader import load_pack
+from tutor.sandbox.runner import ColdRunner
+from tutor.ui.app import TutorApp
+
+from .conftest import wait_for, write_pack
+
+LESSON = """\
+id: tensors
+title: Tensors
+intro: Tensors hold numbers.
+exercises:
+  - id: ones
+    title: Ones
+    task: Make `t`, a tensor of three ones, and `g`, its gradient after `t.sum().backward()`.
+    starter: |
+      import torch
+      t = torch.zeros(3)
+    solution: |
+      import torch
+      t = torch.ones(3, requires_grad=True)
+      t.sum().backward()
+      g = t.grad
+    checks:
+      - expr: t
+      - expr: g
+        expect: [1.0, 1.0, 1.0]
+"""
+
+
+async def test_reference_solution_passes_with_the_real_runner(
+    tmp_path: Path, data_dir: Path
+) -> None:
+    pack = load_pack(write_pack(tmp_path / "pack", {"tensors.yaml": LESSON}))
+    assert not pack.problems
+    app = TutorApp(
+        pack,
+        python=sys.executable,
+        device="cpu",
+        runner=ColdRunner(sys.executable),
+        data_dir=data_dir,
+    )
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        assert app.position is not None
+        app.editor.focus()
+        app.editor.replace(app.position.exercise.solution, (0, 0), app.editor.document.end)
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: app.active_run is None, timeout=90)
+        plain = app.results.plain
+        assert "Passed" in plain, plain
+        assert "ran on cpu" in plain
+        assert "last run: passed" in app.status_bar.run_state

@@ -1,0 +1,107 @@
+"""The app's keys: one list of bindings (with ids, for keymaps) that the footer, the help
+screen and every message that names a key are generated from.
+
+Most are priority bindings: the focused editor swallows many keys (ctrl+a/e/k/d/w/u/x/c/v/z/y,
+f6, f7), so the app's keys must be seen before it. None of those swallowed keys is used here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from textual.binding import Binding, BindingType
+
+APP_BINDINGS: list[BindingType] = [
+    Binding(
+        "ctrl+r,f5",
+        "run",
+        "Run",
+        id="run",
+        tooltip="Save, run your code in the sandbox and check it",
+        priority=True,
+    ),
+    Binding(
+        "escape",
+        "cancel_run",
+        "Cancel run",
+        id="cancel-run",
+        tooltip="Stop the code that is running",
+        priority=True,
+    ),
+    Binding("f2", "hint", "Hint", id="hint", tooltip="Show the next hint", priority=True),
+    Binding(
+        "ctrl+n",
+        "next",
+        "Next",
+        id="next",
+        tooltip="Next exercise (your code is saved)",
+        priority=True,
+    ),
+    Binding(
+        "ctrl+b",
+        "previous",
+        "Prev",
+        id="previous",
+        tooltip="Previous exercise (your code is saved)",
+        priority=True,
+    ),
+    Binding(
+        "f4",
+        "switch_device",
+        "Device",
+        id="device",
+        tooltip="Switch where your code runs: CPU or CUDA",
+        priority=True,
+    ),
+    Binding(
+        "f3",
+        "toggle_lessons",
+        "Lessons",
+        id="toggle-lessons",
+        tooltip="Show or hide the lesson list",
+        priority=True,
+    ),
+    Binding(
+        "ctrl+l",
+        "focus_lessons",
+        "Lesson list",
+        id="focus-lessons",
+        tooltip="Go to the lesson list (enter opens an exercise, space folds a lesson)",
+        show=False,
+        priority=True,
+    ),
+    Binding(
+        "ctrl+s",
+        "save",
+        "Save",
+        id="save",
+        tooltip="Save your code now (runs, switches and quitting save too)",
+        priority=True,
+    ),
+    Binding("f1", "help", "Help", id="help", tooltip="This list of keys"),
+    Binding("ctrl+q", "quit", "Quit", id="quit", tooltip="Save and quit", priority=True),
+]
+
+# Actions that only make sense on the main screen (not under the help or the command palette).
+MAIN_SCREEN_ACTIONS = frozenset(
+    {
+        "run",
+        "cancel_run",
+        "hint",
+        "next",
+        "previous",
+        "switch_device",
+        "toggle_lessons",
+        "focus_lessons",
+        "save",
+        "help",
+    }
+)
+
+
+def key_for(action: str, bindings: Iterable[BindingType] = APP_BINDINGS) -> str:
+    """The first key bound to `action`, as the learner would type it (`ctrl+r`)."""
+    for binding in Binding.make_bindings(bindings):
+        if binding.action == action:
+            return binding.key
+    return action
