@@ -134,3 +134,18 @@ def test_runs_that_did_not_complete_map_to_one_status_each():
         verdict = check_run(exercise(), RunResult(outcome, detail="why"), None, "cpu")
         assert verdict.status is status
         assert verdict.summary == "why"
+
+
+def test_an_error_comes_with_the_catalogues_explanation():
+    learner = completed(
+        exception=error("RuntimeError", "grad can be implicitly created only for scalar outputs")
+    )
+    verdict = check_run(exercise(), learner, completed({"y": tensor([2.0])}), "cpu")
+    assert verdict.status is Status.ERROR
+    assert verdict.explanation is not None
+    assert verdict.explanation.lesson.startswith("backward-vector")
+    from tutor.report import verdict_json, verdict_text
+
+    text = verdict_text("mini/ex", verdict)
+    assert "why: " in text and "pttutor --lesson backward-vector" in text
+    assert verdict_json("mini/ex", verdict)["explanation"]["id"] == verdict.explanation.id

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .compare import Tolerance, compare, compare_literal, short
+from .explain import CatalogueError, Explanation, explain_error
 from .sandbox.runner import EvalError, ExceptionInfo, Outcome, RunResult, TooLarge
 from .schema import Check, Exercise
 
@@ -94,6 +95,8 @@ class Verdict:
     checks: list[CheckResult] = field(default_factory=list)
     run: RunResult | None = None
     notes: list[str] = field(default_factory=list)
+    explanation: Explanation | None = None  # why the learner's exception happened, and where
+    # to learn the fix (from the error catalogue)
 
     @property
     def passed(self) -> bool:
@@ -120,11 +123,20 @@ def check_run(
         error = learner.exception
         where = f" (line {error.line})" if error.line else ""
         status, notes = _classify_error(error, learner, notes)
-        return Verdict(status, f"{error.headline()}{where}", results, learner, notes)
+        return Verdict(
+            status, f"{error.headline()}{where}", results, learner, notes, _explain(error)
+        )
     if failed:
         total = len(ran)
+        # An exercise that expects one error but got another: explain the one they got.
+        explanation = _explain(learner.exception) if learner.exception else None
         return Verdict(
-            Status.FAILED, f"{len(failed)} of {total} checks failed", results, learner, notes
+            Status.FAILED,
+            f"{len(failed)} of {total} checks failed",
+            results,
+            learner,
+            notes,
+            explanation,
         )
     if not ran:
         return Verdict(Status.SKIPPED, "every check needs a CUDA GPU", results, learner, notes)
@@ -156,6 +168,13 @@ def _classify_error(
             "signal other processes",
         ]
     return Status.ERROR, notes
+
+
+def _explain(error: ExceptionInfo) -> Explanation | None:
+    try:
+        return explain_error(error)
+    except CatalogueError:  # a broken catalogue must never hide the learner's verdict
+        return None
 
 
 def skipped_for_device(exercise: Exercise) -> Verdict:

@@ -23,6 +23,9 @@ def _verdict_lines(ref: str, verdict: Verdict) -> str:
         for frame in error.frames:
             lines.append(f"  line {frame.line}: {frame.text}")
         lines.append(f"  {error.headline()}")
+        if verdict.explanation is not None:
+            lines.append(f"  why: {verdict.explanation.text}")
+            lines.append(f"  {verdict.explanation.pointer()}")
     for check in verdict.checks:
         lines.append(
             f"  {_MARKS[check.state]} {check.label}"
@@ -61,6 +64,7 @@ def verdict_json(ref: str, verdict: Verdict) -> dict[str, Any]:
             for c in verdict.checks
         ],
         "notes": verdict.notes,
+        "explanation": verdict.explanation.to_json() if verdict.explanation else None,
         "error": None
         if error is None
         else {

@@ -121,3 +121,25 @@ def test_device_badge() -> None:
     assert device_text("auto", None, gpu) == "device: auto → cuda (H100)"
     assert device_text("auto", "cpu", gpu) == "device: auto → cpu"
     assert device_text("cpu", None, gpu) == "device: cpu"
+
+
+def test_an_error_shows_why_and_where_to_learn_the_fix() -> None:
+    from tutor.explain import Explanation
+
+    error = ExceptionInfo(
+        "RuntimeError",
+        "builtins",
+        ("RuntimeError",),
+        "boom",
+        (Frame(3, "<module>", "y.backward()"),),
+    )
+    verdict = Verdict(
+        Status.ERROR,
+        "RuntimeError: boom (line 3)",
+        run=RunResult(Outcome.COMPLETED, exception=error),
+        explanation=Explanation("x", "Because [bold]reasons[/bold].", "autograd/blitz"),
+    )
+    plain = render_verdict(verdict).plain
+    assert "line 3: y.backward()" in plain
+    assert "Why: Because [bold]reasons[/bold]." in plain
+    assert "pttutor --lesson autograd/blitz" in plain

@@ -83,6 +83,12 @@ def _exception(text: Text, verdict: Verdict) -> None:
         text.append(f"{inert(frame.text)}\n")
     text.append(inert(error.headline()), style="yellow" if expected else "bold red")
     text.append("\n")
+    explanation = verdict.explanation
+    if explanation is not None:
+        text.append("\nWhy: ", style="bold cyan")
+        text.append(inert(explanation.text))
+        text.append("\n")
+        text.append(f"Learn the fix: pttutor --lesson {explanation.lesson}\n", style="cyan")
 
 
 def _checks(text: Text, verdict: Verdict) -> None:
