@@ -57,3 +57,21 @@ async def test_reference_solution_passes_with_the_real_runner(
         assert "Passed" in plain, plain
         assert "ran on cpu" in plain
         assert "last run: passed" in app.status_bar.run_state
+
+
+async def test_the_default_warm_runner_reports_the_interpreter(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Without an injected probe, the app asks the warm pool what the interpreter has."""
+    from tutor.sandbox.pool import WarmRunner
+
+    pack = load_pack(write_pack(tmp_path / "pack"))
+    app = TutorApp(
+        pack, python=sys.executable, runner=WarmRunner(sys.executable), data_dir=tmp_path
+    )
+    async with app.run_test(size=(120, 40)) as pilot:
+        for _ in range(600):
+            await pilot.pause(0.1)
+            if app.devices.info is not None:
+                break
+        info = app.devices.info
+        assert info is not None and info.usable, info
+        assert not [s for s in app.said if "Cannot run code" in s]

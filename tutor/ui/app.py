@@ -77,8 +77,10 @@ class TutorApp(App[None]):
         self.start_at = start_at
         self.grader = Grader(runner or WarmRunner(python), device)
         # A warm pool already knows what the interpreter has: no second torch import to ask.
-        described = getattr(self.grader.runner, "interpreter_info", None)
-        self._probe: Probe = probe or described or probe_interpreter
+        describe = getattr(self.grader.runner, "interpreter_info", None)
+        self._probe: Probe = probe or (
+            (lambda _python: describe()) if describe is not None else probe_interpreter
+        )
         self.devices = DeviceChoice(self.grader, python, key_for("switch_device"))
         self.session = Session(pack, _load_progress(data_dir or default_data_dir()))
         self.position: Position | None = None
