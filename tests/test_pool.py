@@ -80,3 +80,20 @@ def test_close_leaves_no_processes(tmp_path):
     time.sleep(0.5)
     with pytest.raises(ProcessLookupError):
         os.kill(zygote, 0)
+
+
+def test_the_zygote_outlives_the_thread_that_started_it(pool):
+    """The app starts the pool from short-lived threads: the zygote must not die with them."""
+    import threading
+
+    starter = threading.Thread(target=pool.warm_up, args=("auto",))
+    starter.start()
+    starter.join()
+    assert pool.interpreter_info().usable
+    zygote = pool.info()["pid"]
+    time.sleep(2)
+    os.kill(zygote, 0)  # still alive
+    result = pool.run(RunRequest(code="y = 1", exprs=("y",), device="auto"))
+    assert result.values == {"y": 1}
+    assert result.device in ("cpu", "cuda")
+    assert pool.info()["pid"] == zygote, "the run needed a new zygote"

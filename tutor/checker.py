@@ -9,10 +9,12 @@ from __future__ import annotations
 import enum
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .compare import Tolerance, compare, compare_literal, short
-from .explain import CatalogueError, Explanation, explain_error
+
+if TYPE_CHECKING:
+    from .explain import Explanation
 from .sandbox.runner import EvalError, ExceptionInfo, Outcome, RunResult, TooLarge
 from .schema import Check, Exercise
 
@@ -171,6 +173,9 @@ def _classify_error(
 
 
 def _explain(error: ExceptionInfo) -> Explanation | None:
+    # Imported on first use: the catalogue costs start-up time the first frame should not pay.
+    from .explain import CatalogueError, explain_error
+
     try:
         return explain_error(error)
     except CatalogueError:  # a broken catalogue must never hide the learner's verdict

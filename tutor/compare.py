@@ -10,9 +10,11 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
+if TYPE_CHECKING:  # numpy is imported where values are compared, not at start-up
+    import numpy as np
+
 
 from .values import (
     ArrayValue,
@@ -290,6 +292,8 @@ def _compare_arrays(
 
 def value_difference(expected: np.ndarray, got: np.ndarray, rtol: float, atol: float) -> str:
     """'' when the arrays match; else how many elements differ, by how much and where."""
+    import numpy as np
+
     if expected.shape != got.shape:
         return f"shape is {list(got.shape)}, expected {list(expected.shape)}"
     if expected.size == 0:
@@ -330,6 +334,8 @@ def _is_complex(*arrays: np.ndarray) -> bool:
 
 
 def _comparable(array: np.ndarray) -> np.ndarray:
+    import numpy as np
+
     return array.astype(np.int64) if array.dtype.kind == "b" else array
 
 
@@ -344,6 +350,8 @@ def _item(array: np.ndarray, index: tuple[int, ...]) -> str:
 
 def compare_literal(expected: Any, got: Any, tol: Tolerance = Tolerance()) -> list[str]:
     """Compare against a YAML literal (`expect:`): numbers, lists, strings, booleans, null."""
+    import numpy as np
+
     if isinstance(got, TensorValue | ArrayValue) and not isinstance(expected, (dict, str)):
         if got.array is None:
             return [f"expected values {expected!r}, got {describe(got)} without values"]

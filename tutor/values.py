@@ -9,9 +9,10 @@ from __future__ import annotations
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
+if TYPE_CHECKING:  # numpy is imported where values are compared, not at start-up
+    import numpy as np
 
 
 @dataclass(frozen=True)
@@ -91,6 +92,8 @@ class DecodeError(ValueError):
 
 
 def read_npy(data: bytes) -> np.ndarray:
+    import numpy as np
+
     return np.lib.format.read_array(io.BytesIO(data), allow_pickle=False)
 
 

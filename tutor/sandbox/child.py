@@ -699,7 +699,8 @@ def zygote_main(sock_path: str) -> None:
     """Import torch, then fork a spare per request until the parent goes away."""
     import selectors
 
-    _prctl(PR_SET_PDEATHSIG, 9)  # die with the app
+    # No PDEATHSIG here: it fires when the parent *thread* that started us ends, and the app
+    # starts the pool from short-lived threads. The control socket's EOF tells us instead.
     started = time.perf_counter()
     torch, np = _import_torch()
     torch.set_num_threads(1)  # an OpenMP pool would not survive fork; spares set their own

@@ -138,10 +138,8 @@ class WarmRunner(Runner):
 
     def interpreter_info(self, timeout: float = STARTUP_TIMEOUT) -> InterpreterInfo:
         """What the sandbox interpreter has, from the zygote (no extra torch import)."""
-        with self._cond:
-            self._devices.add("cpu")
-            with contextlib.suppress(OSError, RuntimeError):
-                self._ensure_started()
+        with self._cond, contextlib.suppress(OSError, RuntimeError):
+            self._ensure_started()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             info = self.info(timeout=0.2)
@@ -181,8 +179,16 @@ class WarmRunner(Runner):
 
     # -- starting ---------------------------------------------------------------------------
 
+    def _concrete(self, device: str) -> str:
+        """'auto' becomes cuda or cpu once the zygote has said whether it sees a GPU, so that
+        'auto' runs and runs on the resolved device share one supply of spares."""
+        if device == "auto" and self._info is not None:
+            return "cuda" if self._info.get("cuda") else "cpu"
+        return device
+
     def _warm(self, device: str) -> None:
         with contextlib.suppress(Exception), self._cond:
+            device = self._concrete(device)
             self._devices.add(device)
             self._ensure_started()
             self._top_up(device)
@@ -310,6 +316,7 @@ class WarmRunner(Runner):
             self._ctl = conn
             self._info = info
             generation = self._generation
+            self._devices = {self._concrete(d) for d in self._devices}
             for device in self._devices:
                 self._top_up(device)
             self._cond.notify_all()
@@ -361,8 +368,18 @@ class WarmRunner(Runner):
     def take(self, device: str, deadline: float, stopped: Any) -> _Spare | RunResult:
         """A ready spare for `device`, or a RunResult saying why there is none."""
         with self._cond:
+            if device == "auto" and self._info is None:  # learn what auto means first
+                self._ensure_started()
+                self._cond.wait_for(
+                    lambda: self._info is not None or self._closed or self._zygote_gone(),
+                    timeout=max(0.0, deadline - time.monotonic()),
+                )
+            device = self._concrete(device)
             self._devices.add(device)
             return self._take_locked(device, deadline, stopped)
+
+    def _zygote_gone(self) -> bool:
+        return not self.fork or self._zygote is None or self._zygote.poll() is not None
 
     def _take_locked(self, device: str, deadline: float, stopped: Any) -> _Spare | RunResult:
         state = self._state
@@ -418,7 +435,7 @@ class WarmRunner(Runner):
         """Fork the next spare for `device` (after a run, so it does not compete with it)."""
         with self._cond:
             if not self._closed:
-                self._top_up(device)
+                self._top_up(self._concrete(device))
 
     def wait_exit(self, pid: int, timeout: float) -> int | None:
         """The exit status the zygote reported for `pid` (None if unknown or the zygote died)."""

@@ -139,8 +139,9 @@ class TutorApp(App[None]):
         for message in self.session.progress.messages:
             self.say(message, severity="warning", timeout=20)
         self._report_problems()
-        self._start_probe()
-        self._warm_up()
+        # Start PyTorch in the background once the first frame is on screen, not before.
+        self.call_after_refresh(self._warm_up)
+        self.call_after_refresh(self._start_probe)
         self._show_device()
         self.status_bar.set_run_state("ready")
         position = self.session.opening(self.start_at)

@@ -54,7 +54,10 @@ class TaskPane(VerticalScroll):
     async def show(self, position: Position, hints_shown: int, *, intro_open: bool) -> None:
         """Show `position`; the intro is unfolded only when `intro_open`."""
         if position.lesson.id != self._lesson_id:
-            await self.query_one("#intro-md", Markdown).update(position.lesson.intro)
+            # A long intro is hundreds of widgets: draw the task first, the intro right after.
+            intro = self.query_one("#intro-md", Markdown)
+            intro.update("")
+            self.call_after_refresh(intro.update, position.lesson.intro)
         self._lesson_id = position.lesson.id
         self.border_title = Text(position.lesson.title)  # a str would be parsed as markup
         self.query_one("#intro", Collapsible).collapsed = not intro_open
