@@ -66,6 +66,7 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=30, help="warm samples per exercise")
     parser.add_argument("--cold-runs", type=int, default=5, help="cold samples per exercise")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--spares", type=int, default=2, help="ready spares in the warm pool")
     parser.add_argument("--lessons", type=Path, default=shipped_lessons_dir())
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
@@ -76,7 +77,7 @@ def main() -> int:
     ]
     if not exercises:
         raise SystemExit("none of the benchmark's lessons could be loaded")
-    warm = measure(WarmRunner(spares=1), args.device, exercises, args.runs)
+    warm = measure(WarmRunner(spares=args.spares), args.device, exercises, args.runs)
     cold = measure(ColdRunner(), args.device, exercises, args.cold_runs)
     ratio = round(cold["p50_ms"] / warm["p50_ms"], 1)  # type: ignore[operator]
     report = {

@@ -424,6 +424,9 @@ def run_job(job: dict[str, Any], out: FrameWriter, torch: Any, np: Any) -> None:
         result["device_name"] = torch.cuda.get_device_name(device)
     namespace: dict[str, Any] = {"__name__": "__main__", "__builtins__": builtins, "device": device}
     seed = int(job.get("seed", 0))
+    clock = time.perf_counter
+    timings = result["timings"] = {"received": job.get("received", clock())}
+    timings["start"] = clock()
 
     seed_everything(torch, np, seed)
     try:
@@ -434,6 +437,7 @@ def run_job(job: dict[str, Any], out: FrameWriter, torch: Any, np: Any) -> None:
         out.send_json(result)
         return
 
+    timings["setup_done"] = clock()
     code = job["code"]
     seed_everything(torch, np, seed)  # so a learner's extra torch.rand() cannot shift setup data
     started = time.perf_counter()
@@ -444,6 +448,7 @@ def run_job(job: dict[str, Any], out: FrameWriter, torch: Any, np: Any) -> None:
     except BaseException as exc:
         result["exception"] = exception_info(exc, code)
     result["code_seconds"] = time.perf_counter() - started
+    timings["code_done"] = clock()
     _flush_std_streams()
 
     encoder = Encoder(torch, np, int(job.get("result_budget", 64 * 2**20)))
@@ -464,6 +469,9 @@ def run_job(job: dict[str, Any], out: FrameWriter, torch: Any, np: Any) -> None:
             sys.stdout, sys.stderr = saved
     result["values"] = values
     result["blobs"] = [len(b) for b in encoder.blobs]
+    timings["checks_done"] = clock()
+    base = timings["received"]
+    result["timings"] = {k: round((v - base) * 1000, 3) for k, v in timings.items()}  # ms
     _detach_std_streams()  # the parent sees end-of-output now, not when we exit
     out.send_json(result)
     for blob in encoder.blobs:
@@ -504,6 +512,7 @@ def _import_torch() -> tuple[Any, Any]:
     # NVML-based availability checks never initialise CUDA, so a forking zygote stays safe.
     os.environ.setdefault("PYTORCH_NVML_BASED_CUDA_CHECK", "1")
     import numpy as np
+    import numpy.random  # lazily imported by numpy 2: 10 ms on a run's first np.random call
     import torch
 
     return torch, np
@@ -570,8 +579,9 @@ def _read_frame(sock: Any) -> bytes:
     return _read_exactly(sock, size)
 
 
-def warm_up(torch: Any, device: Any) -> None:
+def warm_up(torch: Any, np: Any, device: Any) -> None:
     """A tiny forward and backward, so the job itself pays no first-use costs."""
+    seed_everything(torch, np, 0)  # numpy.random and torch's generators initialise lazily
     w = torch.ones(4, 4, device=device, requires_grad=True)
     (w @ w).sum().backward()
     torch.nn.functional.relu(torch.nn.Linear(4, 2).to(device)(w)).sum().backward()
@@ -608,7 +618,7 @@ def spare_main(sock_path: str, wanted: str, torch: Any, np: Any, forked: bool) -
             hello["device"] = device.type
             # Confined before warming up, so no thread the warm-up starts escapes the rules.
             hello["sandbox"] = confine(workdir, cuda=device.type == "cuda")
-            warm_up(torch, device)
+            warm_up(torch, np, device)
     except BaseException as exc:
         hello["error"] = f"warming up on {wanted} failed: {type(exc).__name__}: {exc}"
     hello["warm_seconds"] = time.perf_counter() - started
@@ -618,7 +628,9 @@ def spare_main(sock_path: str, wanted: str, torch: Any, np: Any, forked: bool) -
     import socket
 
     _, fds, _, _ = socket.recv_fds(sock, 1, 2)
+    received = time.perf_counter()
     job = json.loads(_read_frame(sock))
+    job["received"] = received
     if len(fds) == 2:
         os.dup2(fds[0], 1)
         os.dup2(fds[1], 2)

@@ -99,7 +99,7 @@ class WarmRunner(Runner):
         self,
         python: str | None = None,
         *,
-        spares: int = 1,
+        spares: int = 2,
         startup_timeout: float = STARTUP_TIMEOUT,
         fork: bool | None = None,
     ) -> None:
