@@ -108,3 +108,20 @@ def test_verify_catches_a_starter_that_already_passes(capsys, write_pack):
     report = json.loads(out)
     assert report["summary"]["problems"] == 1
     assert report["results"][0]["message"] == "the starter code already passes"
+
+
+def test_doctor_reports_the_interpreter_and_sandbox(capsys):
+    code, out, _ = run(capsys, "doctor", "--json")
+    findings = {f["topic"]: f for f in json.loads(out)["findings"]}
+    assert findings["torch"]["value"]
+    assert findings["sandbox"]["value"].split()[0] in ("full", "partial", "none")
+    assert code == (0 if all(f["ok"] for f in findings.values()) else 1)
+
+
+def test_doctor_explains_an_interpreter_without_torch(capsys, tmp_path):
+    fake = tmp_path / "python"
+    fake.write_text("#!/bin/sh\necho 'ModuleNotFoundError: No module named torch' >&2\nexit 1\n")
+    fake.chmod(0o755)
+    code, out, _ = run(capsys, "doctor", "--python", str(fake))
+    assert code == 1
+    assert "✗ sandbox interpreter" in out and "cannot start PyTorch" in out

@@ -73,6 +73,10 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p, suppress=True)
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
+    p = sub.add_parser("doctor", help="what this installation can do, and fixes to try")
+    _common(p, suppress=True)
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+
     p = sub.add_parser("check", help="check a file against an exercise, without the app")
     _common(p, suppress=True)
     p.add_argument(
@@ -99,6 +103,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_check(args)
         if args.command == "verify":
             return cmd_verify(args)
+        if args.command == "doctor":
+            return cmd_doctor(args)
         return cmd_app(args)
     except UsageError as exc:
         print(f"pttutor: {exc}", file=sys.stderr)
@@ -273,6 +279,21 @@ def _verify_row(ref: str, solution: Verdict, starter: Verdict, seconds: float) -
     else:
         row.update(result="ok", message=f"solution passes, starter fails ({starter.status.value})")
     return row
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from .doctor import as_json, diagnose
+
+    findings = diagnose(_python(args), data_dir(), args.lessons or shipped_lessons_dir())
+    if args.json:
+        print(json.dumps({"findings": as_json(findings)}, indent=2))
+    else:
+        width = max(len(f.topic) for f in findings)
+        for finding in findings:
+            print(f"{'✓' if finding.ok else '✗'} {finding.topic:<{width}}  {finding.value}")
+            if finding.fix:
+                print(f"  {'':<{width}}  → {finding.fix}")
+    return 0 if all(f.ok for f in findings) else 1
 
 
 def cmd_app(args: argparse.Namespace) -> int:

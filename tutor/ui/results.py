@@ -140,7 +140,17 @@ def _facts(text: Text, verdict: Verdict) -> None:
         facts.append(f"torch {run.torch_version}")
     if run.wall_seconds:
         facts.append(f"{run.wall_seconds:.1f} s")
+    level = run.sandbox_level
+    if level is not None:
+        facts.append(f"sandbox: {level}")
     text.append("\n" + " · ".join(facts) + "\n", style="dim")
+    if level in ("partial", "none") and run.sandbox:
+        missing = "; ".join(run.sandbox.get("missing", []))
+        text.append(
+            f"Your code ran with a weaker sandbox here ({inert(missing)}); "
+            "`pttutor doctor` says more.\n",
+            style="yellow",
+        )
 
 
 class ResultsPane(VerticalScroll):

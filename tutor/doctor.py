@@ -1,0 +1,135 @@
+"""`pttutor doctor`: what this installation can do, and what to try where something is missing.
+
+It asks the sandbox interpreter itself (through one real sandboxed run), so what it reports is
+what a learner's snippet will get: torch version, CUDA device, and how tightly it is confined.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+import sys
+from dataclasses import asdict, dataclass
+from importlib import metadata
+from pathlib import Path
+
+from .sandbox.pool import WarmRunner
+from .sandbox.runner import Outcome, RunRequest
+
+
+@dataclass(frozen=True)
+class Finding:
+    topic: str
+    value: str
+    ok: bool = True
+    fix: str | None = None  # what to try when not ok
+
+
+def _version(package: str) -> str:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def diagnose(python: str, data_dir: Path, lessons_dir: Path) -> list[Finding]:
+    """Every fact doctor reports, in the order it prints them."""
+    findings = [
+        Finding("pttutor", _version("pttutor")),
+        Finding("UI Python", f"{platform.python_version()} ({sys.executable})"),
+        Finding("textual", _version("textual")),
+    ]
+    runner = WarmRunner(python, spares=1)
+    try:
+        info = runner.interpreter_info(timeout=180)
+        if not info.usable:
+            findings.append(
+                Finding(
+                    "sandbox interpreter",
+                    python,
+                    False,
+                    info.error or "install torch in it, or pass --python PATH",
+                )
+            )
+            return findings + _local_findings(data_dir, lessons_dir)
+        findings += [
+            Finding("sandbox interpreter", f"{python} (Python {info.python_version})"),
+            Finding("torch", info.torch_version or "?"),
+            Finding(
+                "CUDA",
+                info.describe_cuda(),
+                True,
+                None
+                if info.cuda_available or info.cuda_build is None
+                else "check the NVIDIA driver (nvidia-smi) and CUDA_VISIBLE_DEVICES",
+            ),
+        ]
+        result = runner.run(RunRequest(code="pass", device="cpu", timeout=30))
+    finally:
+        runner.close()
+    if result.outcome is not Outcome.COMPLETED:
+        findings.append(
+            Finding(
+                "sandboxed run",
+                f"{result.outcome.value}: {result.detail}",
+                False,
+                "run `pttutor check` on a lesson and report the output",
+            )
+        )
+    else:
+        sandbox = result.sandbox or {}
+        level = result.sandbox_level or "none"
+        missing = "; ".join(sandbox.get("missing", [])) or None
+        findings.append(
+            Finding(
+                "sandbox",
+                f"{level} (Landlock ABI {sandbox.get('landlock_abi', 0)})"
+                + (f"; missing: {missing}" if missing else ""),
+                level == "full",
+                None
+                if level == "full"
+                else "a newer Linux kernel with Landlock enabled confines snippets fully; rlimits, "
+                "a private directory and timeouts still apply",
+            )
+        )
+    return findings + _local_findings(data_dir, lessons_dir)
+
+
+def _local_findings(data_dir: Path, lessons_dir: Path) -> list[Finding]:
+    writable = _writable(data_dir)
+    size = shutil.get_terminal_size(fallback=(0, 0))
+    colours = os.environ.get("COLORTERM") or os.environ.get("TERM", "unknown")
+    small = 0 < size.columns < 80 or 0 < size.lines < 24
+    shape = f"{size.columns}x{size.lines}" if size.columns else "not a terminal (piped)"
+    return [
+        Finding(
+            "lessons",
+            str(lessons_dir),
+            lessons_dir.is_dir(),
+            None if lessons_dir.is_dir() else "pass --lessons DIR",
+        ),
+        Finding(
+            "data directory",
+            str(data_dir),
+            writable,
+            None if writable else "set PTTUTOR_HOME to a writable directory",
+        ),
+        Finding(
+            "terminal",
+            f"{shape}, {colours}",
+            not small,
+            "pttutor needs at least 80x24" if small else None,
+        ),
+    ]
+
+
+def _writable(path: Path) -> bool:
+    probe = path
+    while not probe.exists() and probe.parent != probe:
+        probe = probe.parent
+    return os.access(probe, os.W_OK)
+
+
+def as_json(findings: list[Finding]) -> list[dict[str, object]]:
+    return [asdict(f) for f in findings]
