@@ -422,6 +422,10 @@ def run_job(job: dict[str, Any], out: FrameWriter, torch: Any, np: Any) -> None:
     result["device"] = device.type
     if device.type == "cuda":
         result["device_name"] = torch.cuda.get_device_name(device)
+        # An oversize request becomes OutOfMemoryError (a "memory limit" verdict) instead of
+        # taking the whole GPU from the learner's other work.
+        fraction = float(job.get("limits", {}).get("gpu_memory_fraction", 0.5))
+        torch.cuda.set_per_process_memory_fraction(fraction, device)
     namespace: dict[str, Any] = {"__name__": "__main__", "__builtins__": builtins, "device": device}
     seed = int(job.get("seed", 0))
     clock = time.perf_counter

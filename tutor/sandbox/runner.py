@@ -34,6 +34,7 @@ RESULT_BUDGET = 64 * 2**20
 MAX_FRAME = RESULT_BUDGET + 2**20
 STARTUP_TIMEOUT = 120.0  # importing torch cold can take many seconds on a busy machine
 MEMORY_LIMIT = 3 * 2**30  # bytes of data segment a run may use
+GPU_MEMORY_FRACTION = 0.5  # of the GPU's memory a CUDA run may allocate
 
 
 class Outcome(enum.Enum):
@@ -170,6 +171,7 @@ def child_limits(request: RunRequest, startup: float) -> dict[str, int]:
         "cpu": int(startup + request.timeout * 2) + 1,
         # RLIMIT_DATA, not RLIMIT_AS: CUDA maps far more address space than it uses.
         "data": MEMORY_LIMIT,
+        "gpu_memory_fraction": GPU_MEMORY_FRACTION,
     }
 
 
