@@ -162,7 +162,7 @@ class Runner(ABC):
         """Release processes and files."""
 
 
-def child_limits(request: RunRequest, startup: float) -> dict[str, int]:
+def child_limits(request: RunRequest, startup: float) -> dict[str, float]:
     """rlimits the child sets on itself before running the learner's code."""
     return {
         "core": 0,
