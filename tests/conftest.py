@@ -14,9 +14,10 @@ from tutor.sandbox.runner import ColdRunner, Runner
 
 @pytest.fixture(autouse=True)
 def private_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Never read or write the real user's progress from a test."""
+    """Never read or write the real user's progress, nor read their config.toml, from a test."""
     home = tmp_path_factory.mktemp("pttutor-home")
     monkeypatch.setenv("PTTUTOR_HOME", str(home))
+    monkeypatch.setenv("PTTUTOR_CONFIG", str(home / "config.toml"))  # absent unless written
     return home
 
 

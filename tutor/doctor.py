@@ -14,6 +14,8 @@ from dataclasses import asdict, dataclass
 from importlib import metadata
 from pathlib import Path
 
+from .config import Config
+from .loader import load_pack
 from .sandbox.pool import WarmRunner
 from .sandbox.runner import Outcome, RunRequest
 
@@ -33,13 +35,33 @@ def _version(package: str) -> str:
         return "not installed"
 
 
-def diagnose(python: str, data_dir: Path, lessons_dir: Path) -> list[Finding]:
+MIN_TORCH = (2, 1)
+
+
+def diagnose(
+    python: str,
+    data_dir: Path,
+    lessons_dir: Path,
+    config: Config | None = None,
+    python_source: str | None = None,
+) -> list[Finding]:
     """Every fact doctor reports, in the order it prints them."""
+    textual = _version("textual")
     findings = [
         Finding("pttutor", _version("pttutor")),
         Finding("UI Python", f"{platform.python_version()} ({sys.executable})"),
-        Finding("textual", _version("textual")),
+        Finding(
+            "textual",
+            textual,
+            textual != "not installed",
+            "reinstall pttutor: pip install -e ." if textual == "not installed" else None,
+        ),
     ]
+    if config is not None:
+        findings.append(
+            Finding("config file", f"{config.path}" + ("" if config.exists else " (none)"))
+        )
+    source = f", from {python_source}" if python_source else ""
     runner = WarmRunner(python, spares=1)
     try:
         info = runner.interpreter_info(timeout=180)
@@ -47,15 +69,15 @@ def diagnose(python: str, data_dir: Path, lessons_dir: Path) -> list[Finding]:
             findings.append(
                 Finding(
                     "sandbox interpreter",
-                    python,
+                    f"{python}{source}",
                     False,
                     info.error or "install torch in it, or pass --python PATH",
                 )
             )
             return findings + _local_findings(data_dir, lessons_dir)
         findings += [
-            Finding("sandbox interpreter", f"{python} (Python {info.python_version})"),
-            Finding("torch", info.torch_version or "?"),
+            Finding("sandbox interpreter", f"{python} (Python {info.python_version}{source})"),
+            _torch_finding(info.torch_version),
             Finding(
                 "CUDA",
                 info.describe_cuda(),
@@ -96,6 +118,37 @@ def diagnose(python: str, data_dir: Path, lessons_dir: Path) -> list[Finding]:
     return findings + _local_findings(data_dir, lessons_dir)
 
 
+def _torch_finding(version: str | None) -> Finding:
+    try:
+        major, minor = (int(part) for part in (version or "").split(".")[:2])
+    except ValueError:
+        return Finding("torch", version or "?")
+    if (major, minor) >= MIN_TORCH:
+        return Finding("torch", version or "?")
+    wanted = ".".join(map(str, MIN_TORCH))
+    return Finding(
+        "torch",
+        f"{version} (pttutor needs {wanted} or newer)",
+        False,
+        f"pip install 'torch>={wanted}' in that interpreter, or pass --python PATH",
+    )
+
+
+def _lessons_finding(lessons_dir: Path) -> Finding:
+    if not lessons_dir.is_dir():
+        return Finding("lessons", f"{lessons_dir} (not found)", False, "pass --lessons DIR")
+    pack = load_pack(lessons_dir)
+    value = f"{lessons_dir} ({len(pack.lessons)} lessons, {len(pack.exercises())} exercises)"
+    if not pack.problems:
+        return Finding("lessons", value)
+    return Finding(
+        "lessons",
+        f"{value}; {len(pack.problems)} problem(s)",
+        False,
+        f"run `pttutor lint {lessons_dir}` to see them",
+    )
+
+
 def _local_findings(data_dir: Path, lessons_dir: Path) -> list[Finding]:
     writable = _writable(data_dir)
     size = shutil.get_terminal_size(fallback=(0, 0))
@@ -103,12 +156,7 @@ def _local_findings(data_dir: Path, lessons_dir: Path) -> list[Finding]:
     small = 0 < size.columns < 80 or 0 < size.lines < 24
     shape = f"{size.columns}x{size.lines}" if size.columns else "not a terminal (piped)"
     return [
-        Finding(
-            "lessons",
-            str(lessons_dir),
-            lessons_dir.is_dir(),
-            None if lessons_dir.is_dir() else "pass --lessons DIR",
-        ),
+        _lessons_finding(lessons_dir),
         Finding(
             "data directory",
             str(data_dir),

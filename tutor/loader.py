@@ -153,7 +153,7 @@ def load_lesson_file(path: Path) -> tuple[Lesson | None, list[LoadProblem]]:
 
 
 def _error_line(node: yaml.Node | None, err: Any) -> int:
-    line = _line_of(node, err["loc"])
+    line = line_of(node, err["loc"], at_key=err["type"] == "extra_forbidden")
     if err["type"] == "code_syntax":  # point into the code block, not at its first line
         line += int(err["ctx"]["lineno"]) - 1
     return line
@@ -173,9 +173,13 @@ def _is_validator_tag(part: object) -> bool:
     return isinstance(part, str) and "[" in part
 
 
-def _line_of(node: yaml.Node | None, loc: Sequence[object]) -> int:
-    """The 1-based line of the YAML node that `loc` (a pydantic error location) points at."""
+def line_of(node: yaml.Node | None, loc: Sequence[object], *, at_key: bool = False) -> int:
+    """The 1-based line of the YAML node that `loc` (a pydantic error location) points at.
+
+    `at_key`: the line of the last key itself rather than of its value (an unknown field's
+    value may be a block that starts lines later)."""
     best = node.start_mark.line + 1 if node is not None else 1
+    key_line: int | None = None
     for part in loc:
         if node is None or _is_validator_tag(part):
             continue
@@ -184,8 +188,7 @@ def _line_of(node: yaml.Node | None, loc: Sequence[object]) -> int:
             for key, value in node.value:
                 if key.value == part:
                     child = value
-                    # An unknown key is reported at the key itself.
-                    best = key.start_mark.line + 1
+                    key_line = best = key.start_mark.line + 1
                     break
         elif (
             isinstance(node, yaml.SequenceNode)
@@ -193,11 +196,12 @@ def _line_of(node: yaml.Node | None, loc: Sequence[object]) -> int:
             and 0 <= part < len(node.value)
         ):
             child = node.value[part]
+            key_line = None
         if child is None:
             break
         node = child
         best = _content_line(node)
-    return best
+    return key_line if at_key and key_line is not None else best
 
 
 def _content_line(node: yaml.Node) -> int:
