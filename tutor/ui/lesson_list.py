@@ -8,6 +8,7 @@ app decides what opening means.
 from __future__ import annotations
 
 from rich.text import Text
+from textual.content import Content
 from textual.message import Message
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
@@ -26,6 +27,23 @@ def lesson_label(title: str, state: str, done: int, total: int) -> Text:
     label.append(title, style="bold" if state != "done" else "")
     label.append(f" {done}/{total}", style="dim")
     return label
+
+
+def progress_bar(done: int, total: int, width: int = 10) -> Content:
+    """`███░░░░░░░ 5/14 done`: the overall progress, in the list's bottom border. Block
+    characters never blend into the border line; theme colours keep it readable in light and
+    dark themes: in a border, a Rich "dim" or an unstyled label takes the blurred border's colour,
+    which is nearly the background's."""
+    filled = round(width * done / total) if total else 0
+    if done and not filled:
+        filled = 1  # one exercise done shows, even in a big pack
+    if done < total and filled == width:
+        filled = width - 1  # and a full bar means everything
+    return Content.assemble(
+        ("█" * filled, "$success"),
+        ("░" * (width - filled), "$foreground-muted"),
+        (f" {done}/{total} done", "$foreground bold" if done == total and total else "$foreground"),
+    )
 
 
 def exercise_label(title: str, done: bool, current: bool) -> Text:
@@ -79,7 +97,9 @@ class LessonList(Tree[NodeData]):
                     exercise_label(exercise.title, progress.is_done(lesson, exercise), current)
                 )
         done, total = self.session.counts()
-        self.border_subtitle = f"{done}/{total} done"
+        bar = progress_bar(done, total)
+        self.progress_label = bar.plain  # what the learner reads, for tests
+        self.border_subtitle = bar
 
     def show_current(self, position: Position) -> None:
         """Mark `position` as the open exercise, unfold its lesson and put the cursor on it."""

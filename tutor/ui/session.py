@@ -8,11 +8,14 @@ a full disk must not take the learner's editor down with it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
+from .. import reset
 from ..checker import Status, Verdict
 from ..loader import LessonPack
 from ..progress import Progress, exercise_key
 from ..schema import Exercise, Lesson
+from ..solution import SolutionAccess, solution_access
 
 # Outcomes that say nothing about the learner's answer: not counted as a failed attempt.
 NOT_AN_ATTEMPT = frozenset(
@@ -132,6 +135,39 @@ class Session:
 
     def counts(self) -> tuple[int, int]:
         return self.progress.counts(self.pack)
+
+    def solution_access(self, position: Position) -> SolutionAccess:
+        return solution_access(self.progress.peek(position.key))
+
+    def mark_solution_seen(self, position: Position) -> str | None:
+        state = self.progress.state(position.key)
+        if state.solution_seen:
+            return None
+        state.solution_seen = True
+        return self._write()
+
+    def set_theme(self, theme: str) -> str | None:
+        """Remember the learner's theme for the next start."""
+        if self.progress.theme == theme:
+            return None
+        self.progress.theme = theme
+        return self._write()
+
+    def lesson_scope(self, position: Position) -> reset.ResetScope:
+        return reset.scope_lesson(self.progress, position.lesson)
+
+    def everything_scope(self) -> reset.ResetScope:
+        return reset.scope_everything(self.progress)
+
+    def describe(self, scope: reset.ResetScope) -> str:
+        return reset.describe(self.progress, scope)
+
+    def reset(self, scope: reset.ResetScope) -> tuple[Path | None, str | None]:
+        """Forget `scope` after backing up the file: (the backup, an error message)."""
+        try:
+            return reset.reset(self.progress, scope), None
+        except OSError as exc:
+            return None, f"Could not reset {scope.title}: {exc}"
 
     def _write(self) -> str | None:
         try:
