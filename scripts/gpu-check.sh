@@ -20,6 +20,7 @@ print("date:", datetime.date.today(), "| torch:", torch.__version__,
       "| GPU:", torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none")
 PY
 python3 -m pytest -q -p no:cacheprovider -m cuda tests/test_hostile.py tests/test_explain.py \
+  tests/test_inspect.py \
   2>&1 | tee "$out/pytest-cuda.log" | tail -5
 python3 -m pytest -q -p no:cacheprovider tests/test_runner.py tests/test_pool.py \
   2>&1 | tee "$out/pytest-runner.log" | tail -3

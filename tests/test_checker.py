@@ -149,3 +149,19 @@ def test_an_error_comes_with_the_catalogues_explanation():
     text = verdict_text("mini/ex", verdict)
     assert "why: " in text and "pttutor --lesson backward-vector" in text
     assert verdict_json("mini/ex", verdict)["explanation"]["id"] == verdict.explanation.id
+
+
+def test_a_failed_tensor_check_carries_its_tensor_report():
+    ref = completed({"y": tensor([2.0, 4.0])})
+    [failed] = check_run(exercise(), completed({"y": tensor([2.0, 5.0])}), ref, "cpu").checks
+    report = failed.tensor_report
+    assert report is not None and [i.name for i in report.failed] == ["values"]
+    assert report.differs == ((False, True),)
+    [passed] = check_run(exercise(), completed({"y": tensor([2.0, 4.0])}), ref, "cpu").checks
+    assert passed.tensor_report is None
+    literal = exercise(checks=[{"expr": "y", "expect": [1.0, 1.0]}])
+    [check] = check_run(literal, completed({"y": tensor([1.0, 2.0])}), ref, "cpu").checks
+    assert check.tensor_report is not None and check.tensor_report.differs == ((False, True),)
+    plain = exercise(checks=[{"expr": "y"}])
+    [check] = check_run(plain, completed({"y": 3}), completed({"y": 4}), "cpu").checks
+    assert check.tensor_report is None  # not a tensor: the message says it all

@@ -167,3 +167,86 @@ def test_literal_shape_mismatch_is_explained():
 def test_value_difference_of_zero_d_arrays():
     assert value_difference(np.array(1.0), np.array(1.0), 0, 0) == ""
     assert "the only element" in value_difference(np.array(1.0), np.array(2.0), 0, 0)
+
+
+# ----------------------------------------------------------------------- the failure panel
+
+
+def test_tensor_report_checklist_and_side_by_side_values():
+    from tutor.tensor_report import tensor_report
+
+    expected = tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
+    got = tensor([[1.0, 2.0], [3.0, 4.5]])
+    report = tensor_report(expected, got, Tolerance())
+    items = {i.name: (i.passed, i.detail) for i in report.checklist}
+    assert list(items) == ["shape", "dtype", "device", "requires_grad", "values", "grad"]
+    assert items["shape"] == (True, "[2, 2]")
+    assert items["requires_grad"] == (False, "False, expected True")
+    assert items["values"] == (False, "1 of 4 elements differ (25%)")
+    assert items["grad"] == (True, "None on both sides")
+    assert report.got is not None and report.expected is not None
+    assert report.got.labels == ("[0]", "[1]")
+    assert report.got.rows == (("1", "2"), ("3", "4.5"))
+    assert report.expected.rows == (("1", "2"), ("3", "4"))
+    assert report.differs == ((False, False), (False, True))
+    found = report.mismatches
+    assert found is not None and (found.count, found.total) == (1, 4)
+    assert (found.max_abs, found.max_abs_at, found.max_rel) == (0.5, (1, 1), 0.125)
+    assert (found.max_abs_expected, found.max_abs_got) == ("4", "4.5")
+
+
+def test_tensor_report_of_large_tensors_keeps_only_the_numbers():
+    from tutor.tensor_report import mismatch_lines, tensor_report
+
+    expected = tensor(np.zeros((20, 10)))
+    values = np.zeros((20, 10))
+    values[3, 7] = 2.0
+    values[5, 1] = np.nan
+    report = tensor_report(expected, tensor(values), Tolerance())
+    assert report.got is None and report.expected is None and report.differs is None
+    found = report.mismatches
+    assert found is not None and found.count == 2 and found.percent == 1.0
+    assert found.first_at == (3, 7) and found.max_abs_at == (5, 1) and math.isinf(found.max_abs)
+    lines = mismatch_lines(found)
+    assert lines[0] == "2 of 200 elements differ (1%)"
+    assert lines[1] == "max abs difference inf at [5, 1] (expected 0, got nan)"
+    data = report.to_json()
+    assert data["mismatches"]["max_abs"] is None  # JSON has no inf
+    assert data["checklist"][4] == {
+        "name": "values",
+        "passed": False,
+        "detail": "2 of 200 elements differ (1%)",
+    }
+
+
+def test_tensor_report_shapes_grads_and_literals():
+    from tutor.tensor_report import literal_report, tensor_report
+
+    report = tensor_report(tensor([1.0, 2.0]), tensor([[1.0, 2.0]]), Tolerance())
+    items = {i.name: (i.passed, i.detail) for i in report.checklist}
+    assert items["shape"] == (False, "[1, 2], expected [2]")
+    assert items["values"] == (None, "not compared: the shapes differ")
+    assert report.differs is None and report.got is not None and report.got.rows == (("1", "2"),)
+
+    with_grad = tensor([1.0], requires_grad=True, grad=tensor([2.0]))
+    wrong_grad = tensor([1.0], requires_grad=True, grad=tensor([3.0]))
+    report = tensor_report(with_grad, wrong_grad, Tolerance())
+    assert report.checklist[-1].detail == "differs: values"
+    assert report.grad is not None and report.grad.got is not None
+    assert report.grad.got.rows == (("3",),)
+    missing = tensor_report(with_grad, tensor([1.0], requires_grad=True), Tolerance())
+    assert missing.checklist[-1].passed is False
+    assert missing.checklist[-1].detail.startswith("None: no gradient reached it")
+
+    literal = literal_report(
+        [[4.5, 4.5], [4.5, 4.5]], tensor([[4.5, 4.5], [4.5, 1.0]]), Tolerance()
+    )
+    assert literal is not None
+    assert [i.passed for i in literal.checklist] == [True, None, None, None, False]
+    assert literal.differs == ((False, False), (False, True))
+    assert literal_report("float32", tensor([1.0]), Tolerance()) is None
+
+    long = tensor(np.arange(12.0))
+    report = tensor_report(long, long, Tolerance())
+    assert report.got is not None and report.got.labels == ("[0:8]", "[8:12]")
+    assert report.mismatches is None and report.checklist[4].detail == "all 12 match"

@@ -17,6 +17,8 @@ if TYPE_CHECKING:
     from .explain import Explanation
 from .sandbox.runner import EvalError, ExceptionInfo, Outcome, RunResult, TooLarge
 from .schema import Check, Exercise
+from .tensor_report import TensorReport, literal_report, tensor_report
+from .values import TensorValue
 
 
 class Status(enum.Enum):
@@ -88,6 +90,7 @@ class CheckResult:
     message: str = ""  # one line: what differed
     details: tuple[str, ...] = ()  # further differences
     explain: str | None = None  # the lesson author's pointer, shown on failure
+    tensor_report: TensorReport | None = None  # a failed tensor check, property by property
 
 
 @dataclass
@@ -220,8 +223,29 @@ def _check(
     if not problems:
         return CheckResult(check.label, CheckState.PASSED)
     return CheckResult(
-        check.label, CheckState.FAILED, problems[0], tuple(problems[1:]), check.explain
+        check.label,
+        CheckState.FAILED,
+        problems[0],
+        tuple(problems[1:]),
+        check.explain,
+        _tensor_report(check, learner, reference),
     )
+
+
+def _tensor_report(
+    check: Check, learner: RunResult, reference: RunResult | None
+) -> TensorReport | None:
+    """The failure panel's data when a tensor was compared (with the reference or a literal)."""
+    if check.expr is None:
+        return None
+    got = learner.values.get(check.expr)
+    if not isinstance(got, TensorValue):
+        return None
+    tol = Tolerance(rtol=check.rtol, atol=check.atol, exact=check.exact)
+    if check.has_expect:
+        return literal_report(check.expect, got, tol)
+    expected = reference.values.get(check.expr) if reference is not None else None
+    return tensor_report(expected, got, tol) if isinstance(expected, TensorValue) else None
 
 
 def _check_raises(check: Check, error: ExceptionInfo | None) -> list[str]:

@@ -298,22 +298,12 @@ def value_difference(expected: np.ndarray, got: np.ndarray, rtol: float, atol: f
         return f"shape is {list(got.shape)}, expected {list(expected.shape)}"
     if expected.size == 0:
         return ""
-    exp, act = _comparable(expected), _comparable(got)
-    if (exp.dtype.kind in "biu" and act.dtype.kind in "biu") or exp.dtype.kind == "b":
-        mismatch = exp != act
-    else:
-        with np.errstate(invalid="ignore", over="ignore"):
-            mismatch = ~np.isclose(act, exp, rtol=rtol, atol=atol, equal_nan=True)
+    mismatch = mismatch_mask(expected, got, rtol, atol)
     count = int(np.count_nonzero(mismatch))
     if count == 0:
         return ""
     first = tuple(int(i) for i in np.argwhere(mismatch)[0]) if mismatch.ndim else ()
-    with np.errstate(invalid="ignore", over="ignore"):
-        diff = np.abs(
-            act.astype(np.complex128 if _is_complex(act, exp) else np.float64)
-            - exp.astype(np.complex128 if _is_complex(act, exp) else np.float64)
-        )
-    diff = np.where(mismatch, np.nan_to_num(diff, nan=np.inf), 0)
+    diff = abs_difference(expected, got, mismatch)
     worst = tuple(int(i) for i in np.unravel_index(int(np.argmax(diff)), diff.shape))
     parts = [
         f"values differ at {count} of {mismatch.size} elements "
@@ -327,6 +317,29 @@ def value_difference(expected: np.ndarray, got: np.ndarray, rtol: float, atol: f
             f"got {_item(got, first)}"
         )
     return "; ".join(parts)
+
+
+def mismatch_mask(expected: np.ndarray, got: np.ndarray, rtol: float, atol: float) -> np.ndarray:
+    """True where `got` differs from `expected` (same shapes): exact for integers and bools,
+    within rtol/atol otherwise, NaN equal to NaN."""
+    import numpy as np
+
+    exp, act = _comparable(expected), _comparable(got)
+    if (exp.dtype.kind in "biu" and act.dtype.kind in "biu") or exp.dtype.kind == "b":
+        return np.asarray(exp != act)
+    with np.errstate(invalid="ignore", over="ignore"):
+        return np.asarray(~np.isclose(act, exp, rtol=rtol, atol=atol, equal_nan=True))
+
+
+def abs_difference(expected: np.ndarray, got: np.ndarray, mismatch: np.ndarray) -> np.ndarray:
+    """|got - expected| where `mismatch` holds (a NaN on one side counts as inf), else 0."""
+    import numpy as np
+
+    exp, act = _comparable(expected), _comparable(got)
+    wide = np.complex128 if _is_complex(act, exp) else np.float64
+    with np.errstate(invalid="ignore", over="ignore"):
+        diff = np.abs(act.astype(wide) - exp.astype(wide))
+    return np.where(mismatch, np.nan_to_num(diff, nan=np.inf), 0)
 
 
 def _is_complex(*arrays: np.ndarray) -> bool:

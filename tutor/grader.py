@@ -23,6 +23,9 @@ def request_for(exercise: Exercise, code: str, device: str) -> RunRequest:
         device=device,
         seed=exercise.seed,
         timeout=exercise.timeout,
+        inspect=tuple(exercise.inspect),
+        sample_input=exercise.sample_input,
+        graph=exercise.graph,
     )
 
 

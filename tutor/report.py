@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .checker import CheckState, Verdict
+from .inspect_model import summary_lines
 from .textsafe import inert
 
 JSON_FORMAT_VERSION = 1
@@ -40,6 +41,9 @@ def _verdict_lines(ref: str, verdict: Verdict) -> str:
     if run is not None and run.stdout.strip():
         lines.append("  output:")
         lines.extend(f"    {line}" for line in run.stdout.rstrip().splitlines()[:40])
+    if run is not None and run.structure is not None and run.structure.modules:
+        lines.append("  model structure:")
+        lines.extend(f"    {line}" for line in summary_lines(run.structure))
     return "\n".join(lines)
 
 
@@ -60,6 +64,7 @@ def verdict_json(ref: str, verdict: Verdict) -> dict[str, Any]:
                 "message": c.message,
                 "details": list(c.details),
                 "explain": c.explain,
+                "tensor_report": c.tensor_report.to_json() if c.tensor_report else None,
             }
             for c in verdict.checks
         ],
@@ -79,4 +84,6 @@ def verdict_json(ref: str, verdict: Verdict) -> dict[str, Any]:
         "device": run.device if run else None,
         "torch": run.torch_version if run else None,
         "seconds": round(run.wall_seconds, 3) if run else None,
+        "structure": run.structure.to_json() if run and run.structure else None,
+        "graph": run.graph.to_json() if run and run.graph else None,
     }

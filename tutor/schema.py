@@ -46,17 +46,46 @@ class Check(_Strict):
     * `stdout`: text the printed output must contain (a regex when `regex: true`).
     """
 
-    expr: str | None = None
-    expect: Any = None
-    raises: str | None = None
-    match: str | None = None
-    stdout: str | None = None
-    regex: bool = False
+    model_config = ConfigDict(
+        # Editors validating YAML against `pttutor schema` learn "exactly one kind" too.
+        json_schema_extra={
+            "oneOf": [{"required": ["expr"]}, {"required": ["raises"]}, {"required": ["stdout"]}]
+        }
+    )
+
+    expr: str | None = Field(
+        default=None,
+        description="A Python expression evaluated after the code ran, compared with the same "
+        "expression after the reference solution ran (or with `expect`).",
+    )
+    expect: Any = Field(
+        default=None,
+        description="A literal to compare `expr` with instead of the reference value: a number "
+        "or nested list for a tensor, a list for a torch.Size, a dtype or device name, null.",
+    )
+    raises: str | None = Field(
+        default=None,
+        description="The exception class the code must raise, such as RuntimeError "
+        "(subclasses count).",
+    )
+    match: str | None = Field(
+        default=None, description="A regex the `raises` exception's message must contain."
+    )
+    stdout: str | None = Field(
+        default=None, description="Text the printed output must contain (a regex with `regex`)."
+    )
+    regex: bool = Field(default=False, description="Treat `stdout` as a regular expression.")
     name: str | None = Field(default=None, description="Label shown to the learner.")
-    rtol: float | None = Field(default=None, ge=0)
-    atol: float | None = Field(default=None, ge=0)
-    exact: bool = False
-    requires: Requirement | None = None
+    rtol: float | None = Field(
+        default=None, ge=0, description="Relative tolerance (default: torch's per dtype)."
+    )
+    atol: float | None = Field(
+        default=None, ge=0, description="Absolute tolerance (default: torch's per dtype)."
+    )
+    exact: bool = Field(default=False, description="Values must be equal bit for bit.")
+    requires: Requirement | None = Field(
+        default=None, description="`cuda`: skipped, with a note, where there is no GPU."
+    )
     explain: str | None = Field(
         default=None, description="What to look at when this check fails, shown to the learner."
     )
@@ -109,17 +138,52 @@ class Check(_Strict):
 
 
 class Exercise(_Strict):
-    id: Identifier
-    title: str = Field(min_length=1)
+    """One task: starter code for the editor, a reference solution, and the checks."""
+
+    id: Identifier = Field(description="Unique within the lesson: LESSON/EXERCISE names it.")
+    title: str = Field(min_length=1, description="Shown in the lesson list.")
     task: str = Field(min_length=1, description="Markdown shown above the editor.")
     setup: str = Field(default="", description="Hidden code run before the learner's code.")
     starter: str = Field(description="What the editor starts with: runs, but is wrong.")
     solution: str = Field(min_length=1, description="The reference solution.")
-    checks: list[Check] = Field(min_length=1)
-    hints: list[str] = Field(default_factory=list)
-    requires: Requirement | None = None
+    checks: list[Check] = Field(min_length=1, description="What is verified, in order.")
+    hints: list[str] = Field(
+        default_factory=list, description="Markdown hints, revealed one at a time."
+    )
+    requires: Requirement | None = Field(
+        default=None, description="`cuda`: the exercise is skipped, with a note, without a GPU."
+    )
     timeout: float = Field(default=10.0, gt=0, le=600, description="Seconds the code may run.")
-    seed: int = 0
+    seed: int = Field(default=0, description="Seed for random, numpy and torch.")
+    inspect: list[str] = Field(
+        default_factory=list,
+        description="Expressions naming the nn.Modules the structure view shows (default: every "
+        "module the code left in its namespace).",
+    )
+    sample_input: str | None = Field(
+        default=None,
+        description="An expression for an input to run the models on, so the structure view "
+        "shows each module's output shape (a tuple is passed as several arguments).",
+    )
+    graph: str | None = Field(
+        default=None,
+        description="An expression for the tensor whose autograd graph the graph view shows "
+        "(default: `loss` or `out`, else the last scalar with a grad_fn).",
+    )
+
+    @field_validator("inspect")
+    @classmethod
+    def _inspect_compiles(cls, names: list[str]) -> list[str]:
+        for name in names:
+            _expression(name, "`inspect`")
+        return names
+
+    @field_validator("sample_input", "graph")
+    @classmethod
+    def _expression_compiles(cls, expr: str | None) -> str | None:
+        if expr is not None:
+            _expression(expr, "this field")
+        return expr
 
     @field_validator("setup", "solution")
     @classmethod
@@ -152,11 +216,22 @@ class Exercise(_Strict):
         return hashlib.sha256(self.starter.encode()).hexdigest()[:16]
 
 
+def _expression(expr: str, what: str) -> None:
+    try:
+        compile(expr, "<lesson>", "eval")
+    except SyntaxError as exc:
+        raise ValueError(f"{what}: {expr!r} is not a Python expression: {exc.msg}") from None
+
+
 class Lesson(_Strict):
-    id: Identifier
-    title: str = Field(min_length=1)
+    """A pttutor lesson: one YAML file of a lesson pack (see docs/authoring.md)."""
+
+    id: Identifier = Field(
+        description="What users type (pttutor --lesson ID): lower-case letters, digits, - and _."
+    )
+    title: str = Field(min_length=1, description="Shown in the lesson list.")
     intro: str = Field(min_length=1, description="Markdown that teaches the idea.")
-    exercises: list[Exercise] = Field(min_length=1)
+    exercises: list[Exercise] = Field(min_length=1, description="The exercises, in order.")
 
     @model_validator(mode="after")
     def _unique_exercise_ids(self) -> Lesson:
@@ -169,3 +244,13 @@ class Lesson(_Strict):
 
     def exercise(self, exercise_id: str) -> Exercise | None:
         return next((e for e in self.exercises if e.id == exercise_id), None)
+
+
+JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
+
+
+def lesson_json_schema() -> dict[str, Any]:
+    """The lesson format as JSON Schema, for editors (`pttutor schema`); generated, never edited."""
+    schema = Lesson.model_json_schema()
+    schema["title"] = "pttutor lesson"
+    return {"$schema": JSON_SCHEMA_DIALECT, **schema}

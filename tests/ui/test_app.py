@@ -464,3 +464,21 @@ def test_the_ui_never_imports_torch() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.stdout.strip() == "ok", done.stderr
+
+
+async def test_a_burst_of_typing_then_ctrl_r_runs_everything_typed(make_app) -> None:  # type: ignore[no-untyped-def]
+    """Priority keys overtake the editor's queue: a paste followed at once by ctrl+r must
+    still run (and save) every character, not the text as it was a few keys earlier."""
+    runner = FakeRunner()
+    app = make_app(runner=runner)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        app.editor.load_text("")
+        app.editor.focus()
+        from textual import events
+
+        for char in "x = 7":  # posted at once, as a terminal delivers a paste
+            app.post_message(events.Key(char, char))
+        app.post_message(events.Key("ctrl+r", None))
+        await wait_for(pilot, lambda: app.active_run is None and bool(runner.requests))
+        assert any(r.code == "x = 7" for r in runner.requests)

@@ -518,6 +518,7 @@ class _SpareRun(RunCollector):
             "threads": self.request.threads,
             "result_budget": RESULT_BUDGET,
             "limits": child_limits(self.request, startup=0),
+            "inspect": self.request.inspect_job(),
         }
         try:
             socket.send_fds(taken.sock, [b"J"], [out_w, err_w])

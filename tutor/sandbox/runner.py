@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from ..inspect_model import AutogradGraph, Structure, decode_inspect
 from ..values import DecodeError, decode
 
 CHILD_SCRIPT = Path(__file__).with_name("child.py")
@@ -61,6 +62,21 @@ class RunRequest:
     seed: int = 0
     timeout: float = 10.0  # seconds for setup + code + checks, after torch is imported
     threads: int | None = 1  # one intra-op thread: fast start, same numbers every run
+    # What the structure and autograd views show (see tutor/inspect_model.py): the modules to
+    # list (default: every nn.Module left in the namespace), an input to run them on for output
+    # shapes, and the tensor whose graph to walk (default: `loss`, `out` or the last scalar).
+    inspect: tuple[str, ...] = ()
+    sample_input: str | None = None
+    graph: str | None = None
+
+    def inspect_job(self) -> dict[str, Any]:
+        """The job's `inspect` entry for the child."""
+        return {
+            "names": list(self.inspect),
+            "sample_input": self.sample_input,
+            "graph": self.graph,
+            "timeout": self.timeout,
+        }
 
 
 @dataclass(frozen=True)
@@ -129,6 +145,8 @@ class RunResult:
     wall_seconds: float = 0.0
     returncode: int | None = None
     sandbox: dict[str, Any] | None = None  # what confinement the child managed (Landlock…)
+    structure: Structure | None = None  # the nn.Modules the code left behind
+    graph: AutogradGraph | None = None  # the autograd graph of its loss (or chosen tensor)
 
     @property
     def sandbox_level(self) -> str | None:
@@ -219,6 +237,7 @@ class ColdRunner(Runner):
             "threads": request.threads,
             "result_budget": RESULT_BUDGET,
             "limits": child_limits(request, startup=self.startup_timeout),
+            "inspect": request.inspect_job(),
         }
         job_path = os.path.join(tmpdir, ".pttutor-job.json")
         with open(job_path, "w", encoding="utf-8") as f:
@@ -513,6 +532,7 @@ class RunCollector(RunHandle):
             return result
         if message.get("exception"):
             result.exception = ExceptionInfo.from_json(message["exception"])
+        result.structure, result.graph = decode_inspect(message.get("inspect"))
         try:
             result.values = {
                 expr: _decode_entry(entry, blobs)

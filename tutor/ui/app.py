@@ -36,6 +36,7 @@ from ..sandbox.runner import Runner
 from .commands import JumpProvider
 from .devices import DeviceChoice, Notice
 from .help_screen import HelpScreen, binding_sections
+from .inside import InsideViews
 from .keys import APP_BINDINGS, MAIN_SCREEN_ACTIONS, key_for
 from .lesson_list import LessonList
 from .results import ResultsPane, render_placeholder, render_verdict
@@ -43,6 +44,7 @@ from .runs import ActiveRun, ProbeFinished, RunFinished, grade_safely
 from .session import Position, Session
 from .status import StatusBar, running_text
 from .task_pane import TaskPane
+from .workflow import WorkflowActions
 
 Probe = Callable[[str], InterpreterInfo]
 
@@ -50,8 +52,9 @@ AUTOSAVE_DELAY = 2.0  # seconds after the last keystroke
 MAX_PROBLEM_TOASTS = 3
 
 
-class TutorApp(App[None]):
-    """Lesson list, reading pane, editor and results; see the module docstring."""
+class TutorApp(InsideViews, WorkflowActions, App[None]):
+    """Lesson list, reading pane, editor and results; see the module docstring. Solution,
+    resets and theme come from `WorkflowActions` (workflow.py)."""
 
     TITLE = "pttutor"
     CSS_PATH = "app.tcss"
@@ -136,6 +139,7 @@ class TutorApp(App[None]):
     async def on_mount(self) -> None:
         self._main_screen = self.screen
         self._ticker = self.set_interval(0.1, self._tick, pause=True)
+        self.restore_theme()
         for message in self.session.progress.messages:
             self.say(message, severity="warning", timeout=20)
         self._report_problems()
@@ -232,7 +236,11 @@ class TutorApp(App[None]):
         if verdict is None:
             self.results.show(render_placeholder(self.key_for("run")))
         else:
-            self.results.show(render_verdict(verdict, next_step=self._next_step(position)))
+            self.results.show(
+                render_verdict(
+                    verdict, next_step=self._next_step(position), tip=self.solution_tip(position)
+                )
+            )
 
     def _next_step(self, position: Position) -> str:
         following = self.session.step(position, 1)
@@ -302,6 +310,21 @@ class TutorApp(App[None]):
     # ------------------------------------------------------------------ runs
 
     def action_run(self) -> None:
+        """Run once the editor has handled every key typed before ctrl+r (a paste followed
+        at once by ctrl+r must run all of it: priority keys overtake the editor's queue)."""
+        with contextlib.suppress(NoMatches):
+            self.editor.call_later(self._start_run)
+            return
+        self._start_run()
+
+    async def action_quit(self) -> None:
+        """Quit once the editor has handled every key typed before ctrl+q, so it is saved."""
+        with contextlib.suppress(NoMatches):
+            self.editor.call_later(self.exit)
+            return
+        self.exit()
+
+    def _start_run(self) -> None:
         """Save, then grade in a thread; a run already in flight is cancelled and replaced."""
         position = self.position
         if position is None:
@@ -474,19 +497,7 @@ class TutorApp(App[None]):
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
-        if self.position is not None:
-            yield SystemCommand(
-                "Reset code to the starter",
-                "Replace the editor's text with this exercise's starter code (ctrl+z undoes)",
-                self.action_reset_code,
-            )
-
-    def action_reset_code(self) -> None:
-        if self.position is None:
-            return
-        editor = self.editor
-        editor.replace(self.position.exercise.starter, (0, 0), editor.document.end)
-        self.say("The editor holds the starter code again; ctrl+z undoes that.")
+        yield from self.workflow_commands()
 
 
 def _load_progress(directory: Path) -> Progress:

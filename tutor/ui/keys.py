@@ -11,6 +11,8 @@ from collections.abc import Iterable
 
 from textual.binding import Binding, BindingType
 
+from ..solution import FAILED_RUNS_TO_UNLOCK
+
 APP_BINDINGS: list[BindingType] = [
     Binding(
         "ctrl+r,f5",
@@ -29,6 +31,16 @@ APP_BINDINGS: list[BindingType] = [
         priority=True,
     ),
     Binding("f2", "hint", "Hint", id="hint", tooltip="Show the next hint", priority=True),
+    Binding(
+        "f8",
+        "solution",
+        "Solution",
+        id="solution",
+        tooltip="Show the reference solution and how your code differs "
+        f"(after a pass, or after {FAILED_RUNS_TO_UNLOCK} failed runs)",
+        show=False,  # the result pane names it when it is available; the footer is full at 80
+        priority=True,
+    ),
     Binding(
         "ctrl+n",
         "next",
@@ -78,6 +90,24 @@ APP_BINDINGS: list[BindingType] = [
         tooltip="Save your code now (runs, switches and quitting save too)",
         priority=True,
     ),
+    Binding(
+        "f9",
+        "show_structure",
+        "Model",
+        id="structure",
+        tooltip="Show the structure of the models your last run built: layers, parameters, hooks",
+        show=False,  # the result pane names it after a run that built a model
+        priority=True,
+    ),
+    Binding(
+        "f10",
+        "show_graph",
+        "Graph",
+        id="autograd-graph",
+        tooltip="Show the autograd graph of your last run's loss (or last scalar result)",
+        show=False,  # the result pane names it after a run that built a graph
+        priority=True,
+    ),
     Binding("f1", "help", "Help", id="help", tooltip="This list of keys"),
     Binding("ctrl+q", "quit", "Quit", id="quit", tooltip="Save and quit", priority=True),
 ]
@@ -88,6 +118,7 @@ MAIN_SCREEN_ACTIONS = frozenset(
         "run",
         "cancel_run",
         "hint",
+        "solution",
         "next",
         "previous",
         "switch_device",
@@ -95,6 +126,8 @@ MAIN_SCREEN_ACTIONS = frozenset(
         "focus_lessons",
         "save",
         "help",
+        "show_structure",
+        "show_graph",
     }
 )
 

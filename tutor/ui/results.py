@@ -13,6 +13,8 @@ from textual.widgets import Static
 
 from ..checker import CheckState, Status, Verdict
 from ..textsafe import inert
+from .keys import key_for
+from .tensor_panel import render_tensor_report
 
 MAX_OUTPUT_LINES = 200
 
@@ -41,8 +43,13 @@ def render_placeholder(run_key: str) -> Text:
     return text
 
 
-def render_verdict(verdict: Verdict, *, next_step: str | None = None) -> Text:
-    """Headline, then the exception, the checks, notes, output and run facts, in that order."""
+def render_verdict(
+    verdict: Verdict, *, next_step: str | None = None, tip: str | None = None
+) -> Text:
+    """Headline, then the exception, the checks, notes, output and run facts, in that order.
+
+    `next_step` (shown after a pass) and `tip` (e.g. that the solution key works now) come
+    right under the headline, where the learner looks first."""
     text = Text()
     mark = STATUS_MARK.get(verdict.status, "✗")
     style = STATUS_STYLE.get(verdict.status, DEFAULT_STATUS_STYLE)
@@ -53,6 +60,9 @@ def render_verdict(verdict: Verdict, *, next_step: str | None = None) -> Text:
     if verdict.passed and next_step:
         text.append("\n")
         text.append(next_step, style="bold")
+        text.append("\n")
+    if tip:
+        text.append(tip, style="italic cyan")
         text.append("\n")
     _exception(text, verdict)
     _checks(text, verdict)
@@ -106,8 +116,11 @@ def _checks(text: Text, verdict: Verdict) -> None:
                 inert(check.message), style=style if check.state is not CheckState.PASSED else ""
             )
         text.append("\n")
-        for detail in check.details:
-            text.append(f"     {inert(detail)}\n")
+        if check.tensor_report is not None:  # the checklist says what the details would
+            render_tensor_report(text, check.tensor_report)
+        else:
+            for detail in check.details:
+                text.append(f"     {inert(detail)}\n")
         if check.state is CheckState.FAILED and check.explain:
             text.append("     → ", style="cyan")
             text.append(inert(check.explain), style="italic")
@@ -144,6 +157,15 @@ def _facts(text: Text, verdict: Verdict) -> None:
     if level is not None:
         facts.append(f"sandbox: {level}")
     text.append("\n" + " · ".join(facts) + "\n", style="dim")
+    views = []
+    if run.structure is not None and run.structure.modules:
+        views.append(f"{key_for('show_structure')}: your model's structure")
+    if run.graph is not None:
+        views.append(
+            f"{key_for('show_graph')}: the autograd graph of {inert(run.graph.target or '?')}"
+        )
+    if views:
+        text.append(" · ".join(views) + "\n", style="dim cyan")
     if level in ("partial", "none") and run.sandbox:
         missing = "; ".join(run.sandbox.get("missing", []))
         text.append(
