@@ -10,16 +10,13 @@ are listed apart. The data comes from the sandbox child (`tutor.inspect_model.Au
 from __future__ import annotations
 
 from rich.text import Text
-from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical
-from textual.screen import ModalScreen
-from textual.widgets import Static, Tree
+from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
 from ..inspect_model import AutogradGraph, GraphNode, LeafInfo, format_shape
 from ..textsafe import inert
-from .structure_view import tree_plain
+from .inside_screen import InsideScreen
 
 EMPTY = (
     "Your last run left no tensor with autograd history. Compute something from a tensor "
@@ -124,30 +121,14 @@ def build_tree(tree: Tree[None], graph: AutogradGraph | None) -> None:
     tree.root.expand()
 
 
-class GraphScreen(ModalScreen[None]):
+class GraphScreen(InsideScreen):
     """The autograd view; escape (or F10 again) closes it, F9 switches to the structure."""
 
-    DEFAULT_CSS = """
-    GraphScreen {
-        align: center middle;
-    }
-    GraphScreen .inside-box {
-        width: 100%;  /* all of the terminal: the tree needs the room */
-        height: 100%;
-        border: round $primary;
-        background: $surface;
-        padding: 0 1;
-    }
-    GraphScreen .inside-header {
-        height: auto;
-        max-height: 8;
-        margin-bottom: 1;
-    }
-    GraphScreen .inside-tree {
-        height: 1fr;
-        background: $surface;
-    }
-    """
+    VIEW_TITLE = "Autograd graph"
+    NAME = "graph"
+    OTHER_KEY = "f9"
+    OTHER_TITLE = "Model structure"
+    OTHER_ACTION = "action_show_structure"
 
     BINDINGS = [
         Binding("escape,f10,q", "dismiss", "Close", id="graph.close"),
@@ -155,31 +136,8 @@ class GraphScreen(ModalScreen[None]):
     ]
 
     def __init__(self, graph: AutogradGraph | None, ran: str = "from your last run") -> None:
-        super().__init__()
+        super().__init__(header_text(graph, ran))
         self.graph = graph
-        self.header = header_text(graph, ran)
 
-    def compose(self) -> ComposeResult:
-        with Vertical(id="graph-box", classes="inside-box") as box:
-            box.border_title = "Autograd graph"
-            box.border_subtitle = "esc closes · f9 model structure"
-            yield Static(self.header, id="graph-header", classes="inside-header")
-            tree: Tree[None] = Tree("graph", id="graph-tree", classes="inside-tree")
-            tree.show_root = False
-            tree.guide_depth = 3
-            yield tree
-
-    def on_mount(self) -> None:
-        tree = self.query_one("#graph-tree", Tree)
+    def fill(self, tree: Tree[None]) -> None:
         build_tree(tree, self.graph)
-        tree.focus()
-
-    @property
-    def plain(self) -> str:
-        return self.header.plain + "\n" + tree_plain(self.query_one("#graph-tree", Tree))
-
-    def action_switch(self) -> None:
-        self.dismiss()
-        show_structure = getattr(self.app, "action_show_structure", None)
-        if show_structure is not None:
-            self.app.call_later(show_structure)

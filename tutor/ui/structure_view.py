@@ -9,11 +9,8 @@ exercise gives a sample input, each module's output shape. The data comes from t
 from __future__ import annotations
 
 from rich.text import Text
-from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical
-from textual.screen import ModalScreen
-from textual.widgets import Static, Tree
+from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
 from ..inspect_model import (
@@ -25,6 +22,7 @@ from ..inspect_model import (
     hooks_text,
 )
 from ..textsafe import inert
+from .inside_screen import InsideScreen
 
 EMPTY = (
     "Your last run left no nn.Module behind. Build a model (for example "
@@ -134,45 +132,14 @@ def build_tree(tree: Tree[None], structure: Structure | None) -> None:
     tree.root.expand()
 
 
-def tree_plain(tree: Tree[None]) -> str:
-    """Every label of the tree (folded ones too), one per line, indented: for tests."""
-    lines: list[str] = []
-
-    def walk(node: TreeNode[None], depth: int) -> None:
-        for child in node.children:
-            label = child.label
-            plain = label.plain if isinstance(label, Text) else str(label)
-            lines.append("  " * depth + plain)
-            walk(child, depth + 1)
-
-    walk(tree.root, 0)
-    return "\n".join(lines)
-
-
-class StructureScreen(ModalScreen[None]):
+class StructureScreen(InsideScreen):
     """The structure view; escape (or F9 again) closes it, F10 switches to the graph."""
 
-    DEFAULT_CSS = """
-    StructureScreen {
-        align: center middle;
-    }
-    StructureScreen .inside-box {
-        width: 100%;  /* all of the terminal: the tree needs the room */
-        height: 100%;
-        border: round $primary;
-        background: $surface;
-        padding: 0 1;
-    }
-    StructureScreen .inside-header {
-        height: auto;
-        max-height: 8;
-        margin-bottom: 1;
-    }
-    StructureScreen .inside-tree {
-        height: 1fr;
-        background: $surface;
-    }
-    """
+    VIEW_TITLE = "Model structure"
+    NAME = "structure"
+    OTHER_KEY = "f10"
+    OTHER_TITLE = "Autograd graph"
+    OTHER_ACTION = "action_show_graph"
 
     BINDINGS = [
         Binding("escape,f9,q", "dismiss", "Close", id="structure.close"),
@@ -180,31 +147,8 @@ class StructureScreen(ModalScreen[None]):
     ]
 
     def __init__(self, structure: Structure | None, ran: str = "from your last run") -> None:
-        super().__init__()
+        super().__init__(header_text(structure, ran))
         self.structure = structure
-        self.header = header_text(structure, ran)
 
-    def compose(self) -> ComposeResult:
-        with Vertical(id="structure-box", classes="inside-box") as box:
-            box.border_title = "Model structure"
-            box.border_subtitle = "esc closes · f10 autograd graph"
-            yield Static(self.header, id="structure-header", classes="inside-header")
-            tree: Tree[None] = Tree("models", id="structure-tree", classes="inside-tree")
-            tree.show_root = False
-            tree.guide_depth = 3
-            yield tree
-
-    def on_mount(self) -> None:
-        tree = self.query_one("#structure-tree", Tree)
+    def fill(self, tree: Tree[None]) -> None:
         build_tree(tree, self.structure)
-        tree.focus()
-
-    @property
-    def plain(self) -> str:
-        return self.header.plain + "\n" + tree_plain(self.query_one("#structure-tree", Tree))
-
-    def action_switch(self) -> None:
-        self.dismiss()
-        show_graph = getattr(self.app, "action_show_graph", None)
-        if show_graph is not None:
-            self.app.call_later(show_graph)
