@@ -106,7 +106,8 @@ class TutorApp(InsideViews, WorkflowActions, App[None]):
             with Vertical(id="main"):
                 yield TaskPane(id="task")
                 with Horizontal(id="work"):
-                    editor = TextArea.code_editor(language="python", id="editor")
+                    # Highlighting is switched on after the first frame (see on_mount).
+                    editor = TextArea.code_editor(language=None, id="editor")
                     editor.border_title = "Your code"
                     editor.border_subtitle = f"{self.key_for('run')} runs"
                     yield editor
@@ -145,6 +146,9 @@ class TutorApp(InsideViews, WorkflowActions, App[None]):
         self._report_problems()
         # Start PyTorch in the background once the first frame is on screen, not before.
         self.call_after_refresh(self._warm_up)
+        # Each tree-sitter document compiles its highlight query (~40 ms here): build the
+        # first frame's document without it, then switch Python highlighting on once drawn.
+        self.call_after_refresh(setattr, self.editor, "language", "python")
         self.call_after_refresh(self._start_probe)
         self._show_device()
         self.status_bar.set_run_state("ready")
