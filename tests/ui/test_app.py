@@ -482,3 +482,19 @@ async def test_a_burst_of_typing_then_ctrl_r_runs_everything_typed(make_app) -> 
         app.post_message(events.Key("ctrl+r", None))
         await wait_for(pilot, lambda: app.active_run is None and bool(runner.requests))
         assert any(r.code == "x = 7" for r in runner.requests)
+
+
+async def test_highlighting_switched_on_late_keeps_text_and_cursor(make_app) -> None:  # type: ignore[no-untyped-def]
+    """The editor starts plain (faster first frame) and turns to Python right after; keys
+    typed in between must stay where they were typed."""
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        app.editor.language = None
+        app.editor.load_text("a = 1\nb = 2\n")
+        app.editor.cursor_location = (1, 5)
+        app._enable_highlighting()
+        await pilot.pause()
+        assert app.editor.is_syntax_aware
+        assert app.editor.text == "a = 1\nb = 2\n"
+        assert app.editor.cursor_location == (1, 5)

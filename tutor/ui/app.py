@@ -148,7 +148,7 @@ class TutorApp(InsideViews, WorkflowActions, App[None]):
         self.call_after_refresh(self._warm_up)
         # Each tree-sitter document compiles its highlight query (~40 ms here): build the
         # first frame's document without it, then switch Python highlighting on once drawn.
-        self.call_after_refresh(setattr, self.editor, "language", "python")
+        self.call_after_refresh(self._enable_highlighting)
         self.call_after_refresh(self._start_probe)
         self._show_device()
         self.status_bar.set_run_state("ready")
@@ -274,13 +274,25 @@ class TutorApp(InsideViews, WorkflowActions, App[None]):
     async def action_previous(self) -> None:
         await self._step(-1)
 
+    def _enable_highlighting(self) -> None:
+        """Switch the editor to Python, keeping the cursor where the learner already is (a new
+        document would put it back at the start, under keys typed in the first instants)."""
+        editor = self.editor
+        selection = editor.selection
+        editor.language = "python"
+        editor.selection = selection
+
     # ---------------------------------------------------------------- saving
 
     def save_code(self, *, force: bool = False) -> bool:
         """Write the editor's text for the open exercise; False (and a warning) if it failed."""
         if self.position is None:
             return True
-        error = self.session.save_code(self.position, self.editor.text, force=force)
+        try:
+            text = self.editor.text
+        except NoMatches:  # the app is shutting down: exit() already saved
+            return True
+        error = self.session.save_code(self.position, text, force=force)
         if error:
             self.say(error, title="Not saved", severity="error", timeout=20)
         return error is None
@@ -304,6 +316,8 @@ class TutorApp(InsideViews, WorkflowActions, App[None]):
         if self._stopped:
             return
         self._stopped = True
+        if self._autosave is not None:
+            self._autosave.stop()
         with contextlib.suppress(NoMatches):  # exit before the editor was ever mounted
             self.save_code()
         if self.active_run is not None:
