@@ -220,15 +220,7 @@ class WarmRunner(Runner):
         self._zygote_stderr.clear()
         self._stderr_done = False
         assert self._dir is not None
-        self._zygote = subprocess.Popen(
-            [self.python, "-I", "-u", str(CHILD_SCRIPT), "--zygote", self._sock_path],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            cwd=self._dir,
-            env=child_environment(self._dir),
-            start_new_session=True,
-        )
+        self._zygote = self._start_child(["--zygote", self._sock_path], stderr=subprocess.PIPE)
         threading.Thread(target=self._drain_stderr, args=(self._zygote,), daemon=True).start()
 
     def _drain_stderr(self, proc: subprocess.Popen[bytes]) -> None:
@@ -268,17 +260,21 @@ class WarmRunner(Runner):
                 self._spawn_spare(device)
             state.pending[device] += 1
 
-    def _spawn_spare(self, device: str) -> None:
+    def _start_child(self, args: list[str], stderr: int) -> subprocess.Popen[bytes]:
+        """`child.py` in the sandbox interpreter, in its own session, in the pool's directory."""
         assert self._dir is not None
-        proc = subprocess.Popen(
-            [self.python, "-I", "-u", str(CHILD_SCRIPT), "--spare", self._sock_path, device],
+        return subprocess.Popen(
+            [self.python, "-I", "-u", str(CHILD_SCRIPT), *args],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stderr=stderr,
             cwd=self._dir,
             env=child_environment(self._dir),
             start_new_session=True,
         )
+
+    def _spawn_spare(self, device: str) -> None:
+        proc = self._start_child(["--spare", self._sock_path, device], stderr=subprocess.DEVNULL)
         self._spawned[proc.pid] = proc
 
     # -- connections ------------------------------------------------------------------------

@@ -85,7 +85,7 @@ class TutorApp(InsideViews, WorkflowActions, App[None]):
             (lambda _python: describe()) if describe is not None else probe_interpreter
         )
         self.devices = DeviceChoice(self.grader, python, key_for("switch_device"))
-        self.session = Session(pack, _load_progress(data_dir or default_data_dir()))
+        self.session = Session(pack, Progress.load(data_dir or default_data_dir()))
         self.position: Position | None = None
         self.active_run: ActiveRun | None = None
         self._run_counter = 0
@@ -516,13 +516,3 @@ class TutorApp(InsideViews, WorkflowActions, App[None]):
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
         yield from self.workflow_commands()
-
-
-def _load_progress(directory: Path) -> Progress:
-    """Load the learner's progress; if even that fails, start empty and say why."""
-    try:
-        return Progress.load(directory)
-    except OSError as exc:
-        progress = Progress(directory / "progress.json")
-        progress.messages.append(f"Could not read your progress in {directory}: {exc}")
-        return progress
