@@ -71,14 +71,23 @@ def test_the_app_never_imports_torch():
     assert "torch" not in loaded
 
 
+CHILD_DIR = PACKAGE / "sandbox" / "child"
+
+
 def test_the_sandbox_child_is_standalone():
-    tree = ast.parse((PACKAGE / "sandbox" / "child.py").read_text())
+    """Every module of the child directory imports only the stdlib, torch, numpy and siblings."""
+    siblings = {p.stem for p in CHILD_DIR.glob("*.py")}
+    assert "__main__" in siblings and not (CHILD_DIR / "__init__.py").exists()
     imported = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            imported.update(alias.name.split(".")[0] for alias in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            assert node.level == 0, "the child must not use relative imports"
-            imported.add((node.module or "").split(".")[0])
-    third_party = imported - set(sys.stdlib_module_names) - {"__future__"}
+    for path in CHILD_DIR.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                imported.update(alias.name.split(".")[0] for alias in node.names)
+            elif isinstance(node, ast.ImportFrom):
+                assert node.level == 0, f"{path.name}: the child must not use relative imports"
+                imported.add((node.module or "").split(".")[0])
+    third_party = imported - set(sys.stdlib_module_names) - {"__future__"} - siblings
     assert third_party == {"torch", "numpy"}
+    assert all(name.startswith("_ptt_") for name in siblings - {"__main__"}), (
+        "child modules are named _ptt_* so that none shadows a module learner code imports"
+    )

@@ -28,7 +28,7 @@ from typing import IO, Any
 from ..inspect_model import AutogradGraph, Structure, decode_inspect
 from ..values import DecodeError, decode
 
-CHILD_SCRIPT = Path(__file__).with_name("child.py")
+CHILD_SCRIPT = Path(__file__).with_name("child")  # a directory run as a script
 OUTPUT_KEEP = 64 * 1024  # bytes of stdout/stderr kept for display and stdout checks
 OUTPUT_KILL = 4 * 2**20  # a run printing more than this is stopped: "output limit"
 RESULT_BUDGET = 64 * 2**20
