@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,9 +24,14 @@ HOME = Path.home()
 
 @pytest.fixture(scope="module")
 def grader() -> Iterator[Grader]:
-    made = Grader(WarmRunner(spares=1), device="cpu")
-    yield made
-    made.close()
+    """A grader without the source guard: these snippets probe the sandbox beneath it, which
+    must hold for code the guard does not recognise (a dynamic route, a new trick)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("tutor.checker.harness_reach", lambda code: [])
+        patch.setattr("tutor.grader.harness_reach", lambda code: [])
+        made = Grader(WarmRunner(spares=1), device="cpu")
+        yield made
+        made.close()
 
 
 def exercise(timeout: float = 3.0) -> Exercise:
@@ -117,10 +123,17 @@ def test_network_connections_are_blocked(grader):
 
 
 def test_the_parent_and_the_zygote_cannot_be_signalled(grader):
-    code = f"import os, signal\nos.kill({os.getpid()}, signal.SIGTERM)"
-    assert grade(grader, code).status is Status.BLOCKED
+    """Landlock's signal scoping says no (BLOCKED); inside a PID namespace they are not even
+    visible (ProcessLookupError, or pid 0: the run's own group). Either way both live on."""
+    assert grade(grader, "y = 1").status is Status.PASSED  # the pool is up
+    zygote = grader.runner.info(timeout=60)["pid"]  # type: ignore[attr-defined]
+    for target in (os.getpid(), zygote):
+        code = f"import os, signal\nos.kill({target}, signal.SIGTERM)"
+        assert grade(grader, code).status in (Status.BLOCKED, Status.ERROR)
     code = "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)"
-    assert grade(grader, code).status is Status.BLOCKED
+    assert grade(grader, code).status is not Status.PASSED
+    os.kill(zygote, 0)  # both still alive
+    assert grader.runner.info()["pid"] == zygote  # type: ignore[attr-defined]
 
 
 def test_big_files_hit_the_file_size_limit(grader):
@@ -178,31 +191,44 @@ def test_hanging_atexit_and_non_daemon_threads_do_not_hang_the_run(grader):
     assert time.monotonic() - started < 20
 
 
-def test_fork_bombs_and_escapees_are_swept(grader):
+def test_forked_children_and_escapees_are_swept(grader):
+    tag = f"ptt{uuid.uuid4().hex[:12]}"  # a process name, inherited across fork
     code = (
-        "import os, subprocess, sys\n"
-        "pids = []\n"
-        "for _ in range(200):\n"
-        "    pid = os.fork()\n"
-        "    if pid == 0:\n"
+        "import ctypes, os, subprocess, sys\n"
+        f"ctypes.CDLL(None).prctl(15, b'{tag}', 0, 0, 0)\n"
+        "for _ in range(12):  # the code runs once per trial: well under the process cap\n"
+        "    if os.fork() == 0:\n"
         "        import time; time.sleep(60); os._exit(0)\n"
-        "    pids.append(pid)\n"
-        "esc = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'],\n"
-        "                       start_new_session=True)\n"
-        "pids.append(esc.pid)\n"
-        "print(' '.join(map(str, pids)))\n"
+        "esc = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)', "
+        f"'{tag}'], start_new_session=True)\n"
         "y = 1\n"
     )
     verdict = grade(grader, code, timeout=10)
     assert verdict.status is Status.PASSED, verdict.summary
-    assert verdict.run is not None
-    pids = [int(p) for p in verdict.run.stdout.split()]
     deadline = time.monotonic() + 10
-    alive = pids
+    alive = _tagged(tag)
     while alive and time.monotonic() < deadline:
-        alive = [p for p in alive if _alive(p)]
         time.sleep(0.2)
+        alive = _tagged(tag)
     assert not alive, f"{len(alive)} processes outlived the run"
+
+
+def _tagged(tag: str) -> list[int]:
+    """Live host processes named `tag` or with it on their command line."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/comm") as f:
+                comm = f.read().strip()
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                cmdline = f.read()
+        except OSError:
+            continue
+        if (comm == tag or tag.encode() in cmdline) and _alive(int(entry)):
+            found.append(int(entry))
+    return found
 
 
 def _alive(pid: int) -> bool:

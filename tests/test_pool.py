@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
+import subprocess
+import sys
+import threading
 import time
+import uuid
+from typing import Any
 
 import pytest
 
@@ -47,24 +53,96 @@ def test_the_learner_killing_the_zygote_does_not_break_the_next_run(pool):
     assert result.outcome is Outcome.COMPLETED and result.values == {"y": 3}
 
 
-def test_escaped_grandchildren_are_swept(pool):
+def _processes_with(token: str) -> list[int]:
+    """Host pids whose command line holds `token` (pids inside a run's namespace differ)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/cmdline", "rb") as f:
+                    if token.encode() in f.read():
+                        found.append(int(entry))
+            except OSError:
+                continue
+    return found
+
+
+def _gone(token: str, within: float = 10.0) -> bool:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if not _processes_with(token):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+@pytest.mark.parametrize("namespaces", [True, False], ids=["namespaces", "sweep"])
+def test_escaped_grandchildren_are_swept(namespaces):
+    token = f"pttutor-escapee-{uuid.uuid4().hex}"
     code = (
         "import subprocess, sys\n"
-        "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'],\n"
-        "                         start_new_session=True)\n"
-        "print(child.pid)\n"
+        f"subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)', '{token}'],\n"
+        "                 start_new_session=True)\n"
+        "import time; time.sleep(0.3)\n"
     )
-    result = pool.run(RunRequest(code=code))
-    assert result.outcome is Outcome.COMPLETED, result.detail
-    escapee = int(result.stdout.split()[0])
-    deadline = time.monotonic() + 5
+    runner = WarmRunner(spares=1, namespaces=namespaces)
+    try:
+        result = runner.run(RunRequest(code=code))
+        assert result.outcome is Outcome.COMPLETED, result.detail
+        assert _gone(token), "a setsid'd grandchild outlived its run"
+    finally:
+        runner.close()
+
+
+CHAIN = """\
+import os, time
+def extend():
+    while True:
+        if os.fork():
+            os._exit(0)          # the parent leaves; the child goes on in a new session
+        os.setsid()
+        time.sleep(0.05)
+if os.fork() == 0:
+    try:
+        extend()
+    finally:
+        os._exit(0)
+time.sleep(0.3)
+"""
+
+
+@pytest.mark.parametrize("namespaces", [True, False], ids=["namespaces", "sweep"])
+def test_a_chain_that_re_extends_itself_dies_with_the_run(namespaces):
+    token = f"pttutor-chain-{uuid.uuid4().hex}"
+    runner = WarmRunner(spares=1, namespaces=namespaces)
+    try:
+        # The token rides in the code, which the child keeps in its argv-free memory: tag the
+        # chain through its process title instead (comm is inherited across fork).
+        code = f"import ctypes\nctypes.CDLL(None).prctl(15, b'{token[:15]}', 0, 0, 0)\n" + CHAIN
+        result = runner.run(RunRequest(code=code))
+        assert result.outcome is Outcome.COMPLETED, result.detail
+        assert _comm_gone(token[:15]), "a self-extending setsid chain survived its run"
+    finally:
+        runner.close()
+    assert _comm_gone(token[:15])
+
+
+def _comm_gone(comm: str, within: float = 10.0) -> bool:
+    deadline = time.monotonic() + within
     while time.monotonic() < deadline:
-        try:
-            os.kill(escapee, 0)
-        except ProcessLookupError:
-            return
-        time.sleep(0.1)
-    pytest.fail("a setsid'd grandchild outlived its run")
+        alive = []
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                try:
+                    with open(f"/proc/{entry}/comm") as f:
+                        if f.read().strip() == comm:
+                            alive.append(entry)
+                except OSError:
+                    continue
+        if not alive:
+            return True
+        time.sleep(0.05)
+    return False
 
 
 def test_spawned_spares_work_where_fork_is_not_used():
@@ -102,3 +180,43 @@ def test_the_zygote_outlives_the_thread_that_started_it(pool):
     assert result.values == {"y": 1}
     assert result.device in ("cpu", "cuda")
     assert pool.info()["pid"] == zygote, "the run needed a new zygote"
+
+
+@pytest.fixture
+def two_busy_loops():
+    """Load like a learner's machine compiling something: both cores busy."""
+    loops = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(2)]
+    yield
+    for loop in loops:
+        loop.kill()
+        loop.wait()
+
+
+@pytest.mark.slow
+def test_killing_the_zygote_during_a_burst_never_fails_a_run(two_busy_loops):
+    """A run whose spare dies with its zygote is run again on a fresh spare: the learner sees
+    their result, never a broken pipe. PTTUTOR_STRESS_ROUNDS=20 runs the full proof."""
+    rounds = int(os.environ.get("PTTUTOR_STRESS_ROUNDS", "3"))
+    runner = WarmRunner(spares=2)
+    try:
+        runner.run(RunRequest(code="y = 0", exprs=("y",)))
+        for round_ in range(rounds):
+            results: dict[int, Any] = {}
+
+            def one(n: int, results: dict[int, Any] = results) -> None:
+                results[n] = runner.run(RunRequest(code=f"y = {n}", exprs=("y",), timeout=60))
+
+            burst = [threading.Thread(target=one, args=(n,)) for n in range(4)]
+            for thread in burst:
+                thread.start()
+            info = runner.info(timeout=120)
+            assert info is not None
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(info["pid"], signal.SIGKILL)
+            for thread in burst:
+                thread.join()
+            for n, result in results.items():
+                assert result.outcome is Outcome.COMPLETED, f"round {round_}: {result.detail}"
+                assert result.values == {"y": n}
+    finally:
+        runner.close()

@@ -39,6 +39,7 @@ DEFAULT_TOLERANCES: dict[str, tuple[float, float]] = {
 # Python floats usually come from `.item()` on float32 tensors: use float32's tolerance.
 PYTHON_FLOAT_TOLERANCE = DEFAULT_TOLERANCES["float32"]
 MAX_PROBLEMS = 8
+MAX_SCANNED = 200  # differences counted before a long comparison stops looking
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,16 @@ def compare(expected: Any, got: Any, tol: Tolerance = Tolerance(), path: str = "
     """Every difference between `expected` and `got` (empty when they match)."""
     problems: list[str] = []
     _compare(expected, got, tol, path, problems)
-    return problems[:MAX_PROBLEMS]
+    return cut(problems, "difference")
+
+
+def cut(problems: list[str], what: str, limit: int = MAX_PROBLEMS) -> list[str]:
+    """The first `limit` problems, then one line that says how many more there are."""
+    if len(problems) <= limit:
+        return problems
+    more = len(problems) - limit
+    at_least = "at least " if len(problems) >= MAX_SCANNED else ""
+    return [*problems[:limit], f"and {at_least}{more} more {what}{'s' if more > 1 else ''}"]
 
 
 def describe(value: Any) -> str:
@@ -212,7 +222,7 @@ def _compare_sequences(
         return
     for i, (e, g) in enumerate(zip(expected, got, strict=True)):
         _compare(e, g, tol, f"{path}[{i}]", out)
-        if len(out) >= MAX_PROBLEMS:
+        if len(out) >= MAX_SCANNED:
             return
 
 
@@ -232,14 +242,19 @@ def _compare_mappings(
     missing = [k for k in expected if k not in got]
     extra = [k for k in got if k not in expected]
     if missing:
-        out.append(f"{_where(path)}missing keys: {', '.join(map(repr, missing[:8]))}")
+        out.append(f"{_where(path)}missing keys: {_some(missing)}")
     if extra:
-        out.append(f"{_where(path)}unexpected keys: {', '.join(map(repr, extra[:8]))}")
+        out.append(f"{_where(path)}unexpected keys: {_some(extra)}")
     for key, value in expected.items():
         if key in got:
             _compare(value, got[key], tol, f"{path}[{key!r}]", out)
-        if len(out) >= MAX_PROBLEMS:
+        if len(out) >= MAX_SCANNED:
             return
+
+
+def _some(keys: Sequence[Any], limit: int = 8) -> str:
+    shown = ", ".join(map(repr, keys[:limit]))
+    return shown + (f" and {len(keys) - limit} more" if len(keys) > limit else "")
 
 
 def _compare_tensors(
@@ -261,7 +276,10 @@ def _compare_tensors(
         out.append(
             f"{where}requires_grad is {got.requires_grad}, expected {expected.requires_grad}"
         )
-    if expected.array is not None and got.array is not None and got.shape == expected.shape:
+    if expected.array is None or got.array is None:
+        # Fail closed: a check whose values cannot be compared has not shown that they match.
+        out.append(f"{where}{_without_values(expected, got)}")
+    elif got.shape == expected.shape:
         rtol, atol = tol.for_dtype(expected.dtype, got.dtype)
         message = value_difference(expected.array, got.array, rtol, atol)
         if message:
@@ -274,6 +292,17 @@ def _compare_tensors(
         _compare_tensors(expected.grad, got.grad, tol, f"{path}.grad" if path else ".grad", out)
 
 
+def _without_values(expected: TensorValue | ArrayValue, got: TensorValue | ArrayValue) -> str:
+    def whose(value: TensorValue | ArrayValue, name: str) -> str:
+        device = getattr(value, "device", None)
+        return f"{name} has no values" + (f" (it is on {device})" if device else "")
+
+    missing = [
+        whose(v, n) for v, n in ((got, "yours"), (expected, "the expected one")) if v.array is None
+    ]
+    return f"the values cannot be compared: {' and '.join(missing)}, so this check cannot pass"
+
+
 def _compare_arrays(
     expected: ArrayValue, got: ArrayValue, tol: Tolerance, path: str, out: list[str]
 ) -> None:
@@ -283,7 +312,15 @@ def _compare_arrays(
         return
     if got.dtype != expected.dtype:
         out.append(f"{where}dtype is {got.dtype}, expected {expected.dtype}")
-    if expected.array is not None and got.array is not None:
+    if expected.array is None and got.array is None and expected.repr is not None:
+        if got.repr != expected.repr:  # object arrays: the child sends their repr, not values
+            out.append(
+                f"{where}the array differs: expected {short(expected.repr, 200)!r}, "
+                f"got {short(got.repr or '', 200)!r}"
+            )
+    elif expected.array is None or got.array is None:
+        out.append(f"{where}{_without_values(expected, got)}")
+    else:
         rtol, atol = tol.for_dtype(expected.dtype, got.dtype)
         message = value_difference(expected.array, got.array, rtol, atol)
         if message:

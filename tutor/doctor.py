@@ -103,19 +103,33 @@ def diagnose(
         sandbox = result.sandbox or {}
         level = result.sandbox_level or "none"
         missing = "; ".join(sandbox.get("missing", [])) or None
+        layers = [f"Landlock ABI {sandbox.get('landlock_abi', 0)}"]
+        if sandbox.get("namespaces"):
+            layers.append("namespaces")
         findings.append(
             Finding(
                 "sandbox",
-                f"{level} (Landlock ABI {sandbox.get('landlock_abi', 0)})"
-                + (f"; missing: {missing}" if missing else ""),
+                f"{level} ({', '.join(layers)})" + (f"; missing: {missing}" if missing else ""),
                 level == "full",
-                None
-                if level == "full"
-                else "a newer Linux kernel with Landlock enabled confines snippets fully; rlimits, "
-                "a private directory and timeouts still apply",
+                None if level == "full" else _sandbox_fix(sandbox),
             )
         )
     return findings + _local_findings(data_dir, lessons_dir)
+
+
+def _sandbox_fix(sandbox: dict[str, object]) -> str:
+    if not sandbox.get("filesystem"):
+        return (
+            "a Linux kernel with Landlock enabled (5.13+, 6.12+ for every rule) confines snippets; "
+            "rlimits, a private directory and timeouts still apply"
+        )
+    if not sandbox.get("namespaces"):
+        return (
+            "unprivileged user namespaces give each run its own network, /tmp and processes "
+            "(on Ubuntu: sysctl kernel.apparmor_restrict_unprivileged_userns=0, or an AppArmor "
+            "profile for this Python); without them pttutor sweeps what runs leave behind"
+        )
+    return "a newer Linux kernel (Landlock ABI 6+) adds TCP blocking and signal scoping"
 
 
 def _torch_finding(version: str | None) -> Finding:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .checker import Status, Verdict
+from .checker import REPORT_BUG, Status, Verdict
 from .grader import Grader
 from .loader import LessonPack, UnknownId
 from .report import JSON_FORMAT_VERSION, verdict_json
@@ -120,9 +120,22 @@ def grade_submissions(
         except (OSError, UnicodeDecodeError) as exc:
             rows.append(GradeRow(ref, path, None, UNREADABLE, f"cannot read {path.name}: {exc}"))
             continue
-        verdict = grader.grade(exercise, code)
+        verdict = _grade_one(grader, exercise, code)
         rows.append(GradeRow(ref, path, verdict, verdict.status.value, verdict.summary))
     return rows
+
+
+def _grade_one(grader: Grader, exercise: Exercise, code: str) -> Verdict:
+    """One submission's verdict; whatever it does (an invalid result included), and even a bug
+    of ours while judging it, the other submissions are still graded."""
+    try:
+        return grader.grade(exercise, code)
+    except Exception as exc:
+        return Verdict(
+            Status.INTERNAL_ERROR,
+            f"the check itself failed: {type(exc).__name__}: {exc}",
+            notes=[f"this is a bug in pttutor, not in the submission; {REPORT_BUG}"],
+        )
 
 
 def grade_summary(rows: Sequence[GradeRow]) -> dict[str, int]:

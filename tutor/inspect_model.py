@@ -5,14 +5,16 @@ the checks and sends an `inspect` section of JSON with the result; this module d
 frozen dataclasses (no torch, no Textual), turns them back into the documented JSON of
 `pttutor check --json`, and words the structure as a torchinfo-like text summary.
 
-Decoding never fails a run: a malformed section becomes a `Structure` or `AutogradGraph` whose
-`error` says so.
+Decoding never fails a run: a malformed section (the child runs the learner's code, so it may
+send anything) becomes a `Structure` or `AutogradGraph` whose `error` says so.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from typing import Any
+
+from .sandbox.wire import MAX_NAME, DecodeError, Fields, expect_list, expect_text, quote
 
 HOOK_WORDS = {
     "forward_pre": "forward pre-hook",
@@ -200,125 +202,187 @@ class AutogradGraph:
 # ------------------------------------------------------------------------------------ decoding
 
 
+MAX_DECODED_MODULES = 2000  # module nodes in a structure (the child sends at most 250)
+MAX_DECODED_GRAPH_NODES = 2000  # nodes in a graph (the child sends at most 200)
+MAX_LISTED = 1000  # parameters, buffers, problems, cut tensors… in one list
+MAX_DIMS = 64
+
+
 def decode_inspect(section: Any) -> tuple[Structure | None, AutogradGraph | None]:
-    """The child's `inspect` section as (structure, graph); either may be None."""
-    if not isinstance(section, dict):
+    """The child's `inspect` section as (structure, graph); either may be None.
+
+    Every field is checked for its type (a string shown in a view is a string), and the number
+    of nodes is capped; a malformed section becomes an `error` the views show instead."""
+    if section is None:
         return None, None
-    if "error" in section and "structure" not in section:
-        error = str(section["error"])
+    try:
+        fields = Fields(section, "the inspect section")
+        if fields.has("error") and not fields.has("structure"):
+            error = fields.text("error", cap=MAX_NAME)
+            return Structure(error=error), AutogradGraph(None, error=error)
+        raw_structure, raw_graph = fields.object("structure"), fields.object("graph")
+    except DecodeError as exc:
+        error = f"malformed inspection from the sandbox: {exc}"
         return Structure(error=error), AutogradGraph(None, error=error)
     structure = graph = None
-    raw = section.get("structure")
-    if isinstance(raw, dict):
+    if raw_structure is not None:
         try:
-            structure = _structure(raw)
-        except (KeyError, TypeError, ValueError, AttributeError, RecursionError) as exc:
-            structure = Structure(error=f"malformed structure from the sandbox: {exc!r}")
-    raw = section.get("graph")
-    if isinstance(raw, dict):
+            structure = _structure(raw_structure)
+        except DecodeError as exc:
+            structure = Structure(error=f"malformed structure from the sandbox: {exc}")
+    if raw_graph is not None:
         try:
-            graph = _graph(raw)
-        except (KeyError, TypeError, ValueError, AttributeError, RecursionError) as exc:
-            graph = AutogradGraph(None, error=f"malformed graph from the sandbox: {exc!r}")
+            graph = _graph(raw_graph)
+        except DecodeError as exc:
+            graph = AutogradGraph(None, error=f"malformed graph from the sandbox: {exc}")
     return structure, graph
 
 
-def _shape(value: Any) -> tuple[int, ...] | None:
-    return None if value is None else tuple(int(d) for d in value)
+def _shape(fields: Fields, key: str) -> tuple[int, ...] | None:
+    if fields.data.get(key) is None:
+        return None
+    return fields.integers(key, cap=MAX_DIMS, minimum=0)
 
 
-def _strings(values: Any) -> tuple[str, ...]:
-    return tuple(str(v) for v in values or ())
+def _count(value: Fields, key: str) -> int:
+    return value.integer(key, default=0, minimum=0)
 
 
-def _structure(raw: dict[str, Any]) -> Structure:
-    if raw.get("error"):
-        return Structure(error=str(raw["error"]))
+def _output_shape(value: Any, depth: int = 0) -> Any:
+    """[3, 10], a type name, or up to two levels of lists and dicts of those (see format_shape)."""
+    if value is None or (type(value) is str and len(value) <= MAX_NAME):
+        return value
+    if type(value) is list:
+        items = expect_list(value, "an output shape", MAX_LISTED)
+        if len(items) <= MAX_DIMS and all(type(d) is int for d in items):
+            return items
+        if depth < 3:
+            return [_output_shape(v, depth + 1) for v in items]
+    if type(value) is dict and depth < 3 and len(value) <= MAX_LISTED:
+        return {
+            expect_text(k, "an output's name", MAX_NAME): _output_shape(v, depth + 1)
+            for k, v in value.items()
+        }
+    raise DecodeError(f"an output shape {quote(value)}")
+
+
+def _structure(raw: Fields) -> Structure:
+    if raw.data.get("error"):
+        return Structure(error=raw.text("error", cap=MAX_NAME))
+    budget = [MAX_DECODED_MODULES]
     return Structure(
-        modules=tuple(_module(m) for m in raw.get("modules", ())),
-        total_params=int(raw.get("total_params", 0)),
-        trainable_params=int(raw.get("trainable_params", 0)),
-        truncated=bool(raw.get("truncated", False)),
-        roots_more=int(raw.get("roots_more", 0)),
-        problems=_strings(raw.get("problems")),
-        sample_input=raw.get("sample_input"),
-        sample_errors=_strings(raw.get("sample_errors")),
+        modules=tuple(_module(Fields(m, "a module"), budget) for m in raw.items("modules", 256)),
+        total_params=_count(raw, "total_params"),
+        trainable_params=_count(raw, "trainable_params"),
+        truncated=raw.flag("truncated", default=False),
+        roots_more=_count(raw, "roots_more"),
+        problems=raw.texts("problems", cap=MAX_LISTED, cap_each=MAX_NAME, default=()),
+        sample_input=raw.optional_text("sample_input", cap=MAX_NAME),
+        sample_errors=raw.texts("sample_errors", cap=MAX_LISTED, cap_each=MAX_NAME, default=()),
     )
 
 
-def _module(raw: dict[str, Any]) -> ModuleNode:
-    hooks = raw.get("hooks") or {}
+def _module(raw: Fields, budget: list[int]) -> ModuleNode:
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise DecodeError(f"more than {MAX_DECODED_MODULES} modules")
+    name = raw.text("name", cap=MAX_NAME)
+    hooks = raw.object("hooks")
     return ModuleNode(
-        name=str(raw["name"]),
-        path=str(raw.get("path", raw["name"])),
-        type=str(raw["type"]),
-        params=tuple(
-            ParamInfo(
-                str(p["name"]),
-                _shape(p.get("shape")),
-                int(p.get("count", 0)),
-                bool(p.get("trainable", True)),
-                str(p.get("dtype", "")),
-            )
-            for p in raw.get("params", ())
-        ),
-        params_more=int(raw.get("params_more", 0)),
+        name=name,
+        path=raw.text("path", default=name, cap=MAX_NAME),
+        type=raw.text("type", cap=MAX_NAME),
+        params=tuple(_param(Fields(p, "a parameter")) for p in raw.items("params", MAX_LISTED, [])),
+        params_more=_count(raw, "params_more"),
         buffers=tuple(
-            BufferInfo(str(b["name"]), _shape(b.get("shape")), str(b.get("dtype", "")))
-            for b in raw.get("buffers", ())
+            BufferInfo(b.text("name", cap=MAX_NAME), _shape(b, "shape"), _dtype(b))
+            for b in (Fields(item, "a buffer") for item in raw.items("buffers", MAX_LISTED, []))
         ),
-        own_params=int(raw.get("own_params", 0)),
-        total_params=int(raw.get("total_params", 0)),
-        trainable_params=int(raw.get("trainable_params", 0)),
-        device=raw.get("device"),
-        hooks=tuple((str(k), int(v)) for k, v in dict(hooks).items()),
-        training=bool(raw.get("training", True)),
-        output_shape=raw.get("output_shape"),
-        children=tuple(_module(c) for c in raw.get("children", ())),
-        children_more=int(raw.get("children_more", 0)),
-        same_as=raw.get("same_as"),
+        own_params=_count(raw, "own_params"),
+        total_params=_count(raw, "total_params"),
+        trainable_params=_count(raw, "trainable_params"),
+        device=raw.optional_text("device", cap=MAX_NAME),
+        hooks=()
+        if hooks is None
+        else tuple(
+            (expect_text(k, "a hook's kind", 64), _count(hooks, k))
+            for k in list(hooks.data)[:MAX_LISTED]
+        ),
+        training=raw.flag("training", default=True),
+        output_shape=_output_shape(raw.data.get("output_shape")),
+        children=tuple(
+            _module(Fields(c, "a module"), budget) for c in raw.items("children", MAX_LISTED, [])
+        ),
+        children_more=_count(raw, "children_more"),
+        same_as=raw.optional_text("same_as", cap=MAX_NAME),
     )
 
 
-def _graph(raw: dict[str, Any]) -> AutogradGraph:
+def _param(raw: Fields) -> ParamInfo:
+    return ParamInfo(
+        raw.text("name", cap=MAX_NAME),
+        _shape(raw, "shape"),
+        _count(raw, "count"),
+        raw.flag("trainable", default=True),
+        _dtype(raw),
+    )
+
+
+def _dtype(raw: Fields) -> str:
+    return raw.text("dtype", default="", cap=64)
+
+
+def _graph(raw: Fields) -> AutogradGraph:
+    root = raw.object("root")
     return AutogradGraph(
-        target=raw.get("target"),
-        shape=_shape(raw.get("shape")),
-        requires_grad=bool(raw.get("requires_grad", False)),
-        grad_fn=raw.get("grad_fn"),
-        root=_node(raw["root"]) if raw.get("root") else None,
-        nodes=int(raw.get("nodes", 0)),
-        truncated=bool(raw.get("truncated", False)),
+        target=raw.optional_text("target", cap=MAX_NAME),
+        shape=_shape(raw, "shape"),
+        requires_grad=raw.flag("requires_grad", default=False),
+        grad_fn=raw.optional_text("grad_fn", cap=MAX_NAME),
+        root=_node(root, [MAX_DECODED_GRAPH_NODES]) if root is not None and root.data else None,
+        nodes=_count(raw, "nodes"),
+        truncated=raw.flag("truncated", default=False),
         cut=tuple(
-            CutTensor(str(c["name"]), _shape(c.get("shape")), c.get("detached_from"))
-            for c in raw.get("cut", ())
+            CutTensor(
+                c.text("name", cap=MAX_NAME),
+                _shape(c, "shape"),
+                c.optional_text("detached_from", cap=MAX_NAME),
+            )
+            for c in (Fields(item, "a cut tensor") for item in raw.items("cut", MAX_LISTED, []))
         ),
-        cut_more=int(raw.get("cut_more", 0)),
-        note=raw.get("note"),
-        error=raw.get("error"),
+        cut_more=_count(raw, "cut_more"),
+        note=raw.optional_text("note", cap=MAX_NAME),
+        error=raw.optional_text("error", cap=MAX_NAME),
     )
 
 
-def _node(raw: dict[str, Any]) -> GraphNode:
-    leaf = raw.get("leaf")
+def _node(raw: Fields, budget: list[int]) -> GraphNode:
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise DecodeError(f"more than {MAX_DECODED_GRAPH_NODES} graph nodes")
+    leaf = raw.object("leaf")
     return GraphNode(
-        id=int(raw["id"]),
-        name=str(raw["name"]),
-        var=raw.get("var"),
-        leaf=None
-        if not leaf
-        else LeafInfo(
-            name=leaf.get("name"),
-            shape=_shape(leaf.get("shape")),
-            dtype=str(leaf.get("dtype", "")),
-            device=str(leaf.get("device", "")),
-            requires_grad=bool(leaf.get("requires_grad", True)),
-            is_parameter=bool(leaf.get("is_parameter", False)),
-            has_grad=bool(leaf.get("has_grad", False)),
+        id=raw.integer("id", minimum=0),
+        name=raw.text("name", cap=MAX_NAME),
+        var=raw.optional_text("var", cap=MAX_NAME),
+        leaf=None if leaf is None or not leaf.data else _leaf(leaf),
+        children=tuple(
+            _node(Fields(c, "a graph node"), budget) for c in raw.items("children", MAX_LISTED, [])
         ),
-        children=tuple(_node(c) for c in raw.get("children", ())),
-        more=int(raw.get("more", 0)),
-        repeat=bool(raw.get("repeat", False)),
+        more=_count(raw, "more"),
+        repeat=raw.flag("repeat", default=False),
+    )
+
+
+def _leaf(raw: Fields) -> LeafInfo:
+    return LeafInfo(
+        name=raw.optional_text("name", cap=MAX_NAME),
+        shape=_shape(raw, "shape"),
+        dtype=_dtype(raw),
+        device=raw.text("device", default="", cap=MAX_NAME),
+        requires_grad=raw.flag("requires_grad", default=True),
+        is_parameter=raw.flag("is_parameter", default=False),
+        has_grad=raw.flag("has_grad", default=False),
     )
 
 

@@ -1,13 +1,20 @@
 """The warm pool: a zygote that imported torch forks ready-to-run spares, one per run.
 
 A cold interpreter spends ~2 s importing torch before the learner's three lines run. Here a
-long-lived zygote (`child.py --zygote`) imports torch once and forks a *spare* per request; the
-spare warms up on its device (a tiny forward and backward), connects to this process's Unix
-socket and waits. A run takes a ready spare, hands it the job plus the write ends of fresh
-stdout/stderr pipes (SCM_RIGHTS), and a new spare is forked at once for the next run.
+long-lived zygote (`child --zygote FD`) imports torch once and forks a *spare* per request; the
+spare isolates and confines itself, warms up on its device (a tiny forward, backward and
+optimizer step) and says hello. A run takes a ready spare, hands it the job plus the write ends
+of fresh stdout/stderr pipes (SCM_RIGHTS), and a new spare is forked at once for the next run.
+
+Trust: learner code runs in the spares, so nothing a spare says is believed about anything but
+its own run. Every channel is created here and inherited, never looked up by name: the zygote
+gets one end of a socketpair when it starts, and each spare request carries one end of a fresh
+socketpair, so no process can introduce itself as a spare or a zygote. The parent makes each
+spare's work directory itself, learns spare pids only from the zygote (which runs no learner
+code), and asks the zygote to kill spares: it deletes and signals only what it created.
 
 Where fork after importing torch is unsafe (macOS) or missing, spares are fresh interpreters
-(`child.py --spare`) started ahead of time instead: slower to refill, same protocol.
+(`child --spare FD ...`) started ahead of time instead: slower to refill, same protocol.
 If the zygote dies, the next run restarts it. The zygote and every spare die with this process.
 """
 
@@ -15,6 +22,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import itertools
 import json
 import os
 import shutil
@@ -32,7 +40,6 @@ from typing import Any
 from .probe import InterpreterInfo
 from .runner import (
     CHILD_SCRIPT,
-    RESULT_BUDGET,
     STARTUP_TIMEOUT,
     Outcome,
     RunCollector,
@@ -41,20 +48,24 @@ from .runner import (
     RunRequest,
     RunResult,
     child_environment,
-    child_limits,
+    job_for,
 )
 
-HELLO_TIMEOUT = 60.0  # a connected spare must introduce itself within this
+HELLO_TIMEOUT = 120.0  # a spare must introduce itself within this (warm-up on a busy machine)
+MAX_HELLO = 2**20  # bytes of a spare's hello or a zygote event
+DISPATCH_TRIES = 3  # spares tried when one is gone before it got the job
 
 
-@dataclass
+@dataclass(eq=False)
 class _Spare:
-    sock: socket.socket
-    pid: int
+    id: int
+    sock: socket.socket  # this process's end of the spare's socketpair
     wanted: str
-    device: str | None
-    workdir: str | None = None  # the spare's private directory: the run's cwd and HOME
+    workdir: str  # made here; the run's cwd and HOME where there are no namespaces
+    pid: int | None = None  # from the zygote's report (fork) or Popen (spawn), never the spare
     popen: subprocess.Popen[bytes] | None = None  # set for spawned (not forked) spares
+    hello: dict[str, Any] | None = None
+    generation: int = 0
 
 
 @dataclass
@@ -62,14 +73,10 @@ class _PoolState:
     ready: dict[str, collections.deque[_Spare]] = field(
         default_factory=lambda: collections.defaultdict(collections.deque)
     )
-    pending: collections.Counter[str] = field(default_factory=collections.Counter)
+    pending: dict[int, _Spare] = field(default_factory=dict)  # asked for, not ready yet
     failed: dict[str, str] = field(default_factory=dict)  # device -> why spares cannot start
     exit_codes: dict[int, int] = field(default_factory=dict)
-
-
-def _send_frame(sock: socket.socket, payload: dict[str, Any]) -> None:
-    data = json.dumps(payload).encode("utf-8")
-    sock.sendall(struct.pack(">Q", len(data)) + data)
+    dead: set[int] = field(default_factory=set)  # spare pids the zygote saw exit
 
 
 def _recv_exactly(sock: socket.socket, n: int) -> bytes:
@@ -82,12 +89,12 @@ def _recv_exactly(sock: socket.socket, n: int) -> bytes:
     return bytes(data)
 
 
-def _recv_frame(sock: socket.socket) -> dict[str, Any]:
+def _recv_hello(sock: socket.socket) -> dict[str, Any]:
     (size,) = struct.unpack(">Q", _recv_exactly(sock, 8))
-    if size > 2**20:
+    if size > MAX_HELLO:
         raise ValueError("oversized hello")
     message = json.loads(_recv_exactly(sock, size))
-    if not isinstance(message, dict):
+    if not isinstance(message, dict) or message.get("event") != "spare":
         raise ValueError("malformed hello")
     return message
 
@@ -102,23 +109,24 @@ class WarmRunner(Runner):
         spares: int = 2,
         startup_timeout: float = STARTUP_TIMEOUT,
         fork: bool | None = None,
+        namespaces: bool = True,
     ) -> None:
         self.python = python or sys.executable
         self.spares = max(1, spares)
         self.startup_timeout = startup_timeout
         self.fork = sys.platform.startswith("linux") if fork is None else fork
+        self.namespaces = namespaces  # tried where the kernel allows them; False: never
         self._cond = threading.Condition()
         self._state = _PoolState()
         self._dir: str | None = None
-        self._listener: socket.socket | None = None
         self._zygote: subprocess.Popen[bytes] | None = None
         self._zygote_stderr: collections.deque[str] = collections.deque(maxlen=20)
         self._ctl: socket.socket | None = None
         self._info: dict[str, Any] | None = None
         self._closed = False
         self._generation = 0
+        self._ids = itertools.count(1)
         self._devices: set[str] = set()  # every device asked for: kept topped up
-        self._spawned: dict[int, subprocess.Popen[bytes]] = {}  # spawn mode: pid -> process
         self._stderr_done = False
 
     # -- public ----------------------------------------------------------------------------
@@ -135,6 +143,11 @@ class WarmRunner(Runner):
         with self._cond:
             self._cond.wait_for(lambda: self._info is not None or self._closed, timeout=timeout)
             return self._info
+
+    def ready(self, device: str = "cpu") -> bool:
+        """True when a run on `device` would start at once: a warm spare is waiting."""
+        with self._cond:
+            return bool(self._state.ready.get(self._concrete(device)))
 
     def interpreter_info(self, timeout: float = STARTUP_TIMEOUT) -> InterpreterInfo:
         """What the sandbox interpreter has, from the zygote (no extra torch import)."""
@@ -166,14 +179,12 @@ class WarmRunner(Runner):
         with self._cond:
             self._closed = True
             spares = [s for q in self._state.ready.values() for s in q]
+            spares += list(self._state.pending.values())
             self._state = _PoolState()
             self._cond.notify_all()
         for spare in spares:
-            _kill_spare(spare)
+            self.discard(spare)
         self._stop_zygote()
-        if self._listener is not None:
-            with contextlib.suppress(OSError):
-                self._listener.close()
         if self._dir is not None:
             shutil.rmtree(self._dir, ignore_errors=True)
 
@@ -194,34 +205,38 @@ class WarmRunner(Runner):
             self._top_up(device)
 
     def _ensure_started(self) -> None:
-        """Under the lock: the listener exists and, in fork mode, a zygote is (re)starting."""
+        """Under the lock: the pool directory exists and, in fork mode, a zygote is starting."""
         if self._closed:
             raise RuntimeError("the runner is closed")
-        if self._listener is None:
+        if self._dir is None:
             self._dir = tempfile.mkdtemp(prefix="pttutor-pool-")
-            self._listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            self._listener.bind(os.path.join(self._dir, "s"))
-            self._listener.listen(64)
-            threading.Thread(target=self._accept_loop, daemon=True).start()
         if self.fork and (self._zygote is None or self._zygote.poll() is not None):
             self._start_zygote()
 
-    @property
-    def _sock_path(self) -> str:
-        assert self._dir is not None
-        return os.path.join(self._dir, "s")
-
     def _start_zygote(self) -> None:
         self._generation += 1
+        if self._ctl is not None:
+            with contextlib.suppress(OSError):
+                self._ctl.close()
         self._ctl = None
         self._info = None
+        for spare in self._state.pending.values():
+            self._drop_files(spare)
         self._state.pending.clear()
         self._state.failed.clear()
         self._zygote_stderr.clear()
         self._stderr_done = False
-        assert self._dir is not None
-        self._zygote = self._start_child(["--zygote", self._sock_path], stderr=subprocess.PIPE)
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        args = ["--zygote", str(theirs.fileno())]
+        if not self.namespaces:
+            args.append("--no-namespaces")
+        try:
+            self._zygote = self._start_child(args, subprocess.PIPE, pass_fds=(theirs.fileno(),))
+        finally:
+            theirs.close()
+        generation = self._generation
         threading.Thread(target=self._drain_stderr, args=(self._zygote,), daemon=True).start()
+        threading.Thread(target=self._control_loop, args=(ours, generation), daemon=True).start()
 
     def _drain_stderr(self, proc: subprocess.Popen[bytes]) -> None:
         assert proc.stderr is not None
@@ -233,35 +248,61 @@ class WarmRunner(Runner):
             self._cond.notify_all()
 
     def _stop_zygote(self) -> None:
+        """Closing the control socket tells the zygote to kill its spares, sweep and exit."""
         proc = self._zygote
-        if proc is not None:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(timeout=5)
         if self._ctl is not None:
             with contextlib.suppress(OSError):
                 self._ctl.close()
+        if proc is not None:
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(proc.pid, signal.SIGKILL)  # we started it in its own session
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    proc.wait(timeout=5)
 
     def _top_up(self, device: str) -> None:
         """Under the lock: ask for spares until `self.spares` are ready or coming."""
         state = self._state
         if device in state.failed:
             return
-        while len(state.ready[device]) + state.pending[device] < self.spares:
-            if self.fork:
-                if self._ctl is None:
-                    return  # asked for as soon as the zygote connects
-                try:
-                    _send_frame(self._ctl, {"cmd": "spare", "device": device})
-                except OSError:
-                    return
-            else:
-                self._spawn_spare(device)
-            state.pending[device] += 1
+        coming = sum(1 for s in state.pending.values() if s.wanted == device)
+        while len(state.ready[device]) + coming < self.spares:
+            if self.fork and self._ctl is None:
+                return  # asked for as soon as the zygote connects
+            if not self._request_spare(device):
+                return
+            coming += 1
 
-    def _start_child(self, args: list[str], stderr: int) -> subprocess.Popen[bytes]:
-        """`child.py` in the sandbox interpreter, in its own session, in the pool's directory."""
+    def _request_spare(self, device: str) -> bool:
+        """Under the lock: a fresh socketpair and work directory, handed to a new spare."""
+        assert self._dir is not None
+        workdir = tempfile.mkdtemp(prefix="run-", dir=self._dir)
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        spare = _Spare(next(self._ids), ours, device, workdir, generation=self._generation)
+        try:
+            if self.fork:
+                assert self._ctl is not None
+                command = {"cmd": "spare", "device": device, "workdir": workdir, "id": spare.id}
+                socket.send_fds(self._ctl, [json.dumps(command).encode()], [theirs.fileno()])
+            else:
+                args = ["--spare", str(theirs.fileno()), device, workdir]
+                spare.popen = self._start_child(args, subprocess.DEVNULL, (theirs.fileno(),))
+                spare.pid = spare.popen.pid
+        except OSError:
+            self._drop_files(spare)
+            return False
+        finally:
+            theirs.close()
+        self._state.pending[spare.id] = spare
+        threading.Thread(target=self._await_hello, args=(spare,), daemon=True).start()
+        return True
+
+    def _start_child(
+        self, args: list[str], stderr: int, pass_fds: tuple[int, ...]
+    ) -> subprocess.Popen[bytes]:
+        """The child script in the sandbox interpreter, in its own session, in the pool dir."""
         assert self._dir is not None
         return subprocess.Popen(
             [self.python, "-I", "-u", str(CHILD_SCRIPT), *args],
@@ -271,93 +312,102 @@ class WarmRunner(Runner):
             cwd=self._dir,
             env=child_environment(self._dir),
             start_new_session=True,
+            pass_fds=pass_fds,
         )
 
-    def _spawn_spare(self, device: str) -> None:
-        proc = self._start_child(["--spare", self._sock_path, device], stderr=subprocess.DEVNULL)
-        self._spawned[proc.pid] = proc
-
-    # -- connections ------------------------------------------------------------------------
-
-    def _accept_loop(self) -> None:
-        listener = self._listener
-        assert listener is not None
-        while not self._closed:
-            try:
-                conn, _ = listener.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._greet, args=(conn,), daemon=True).start()
-
-    def _greet(self, conn: socket.socket) -> None:
-        conn.settimeout(HELLO_TIMEOUT)
-        try:
-            hello = _recv_frame(conn)
-        except (OSError, EOFError, ValueError):
-            conn.close()
-            return
-        conn.settimeout(None)
-        if hello.get("event") == "zygote":
-            self._zygote_connected(conn, hello)
-        elif hello.get("event") == "spare":
-            self._spare_connected(conn, hello)
-        else:
-            conn.close()
-
-    def _zygote_connected(self, conn: socket.socket, info: dict[str, Any]) -> None:
-        with self._cond:
-            if self._zygote is None or info.get("pid") != self._zygote.pid:
-                conn.close()  # a stale or impostor zygote
-                return
-            self._ctl = conn
-            self._info = info
-            generation = self._generation
-            self._devices = {self._concrete(d) for d in self._devices}
-            for device in self._devices:
-                self._top_up(device)
-            self._cond.notify_all()
-        threading.Thread(target=self._control_loop, args=(conn, generation), daemon=True).start()
+    # -- what the zygote and the spares say -------------------------------------------------
 
     def _control_loop(self, conn: socket.socket, generation: int) -> None:
-        """Exit statuses from the zygote; EOF means it died and the next run restarts it."""
+        """The zygote's events: its info, each spare's pid, exit statuses. EOF: it died."""
         while True:
             try:
-                event = _recv_frame(conn)
-            except (OSError, EOFError, ValueError):
+                data = conn.recv(MAX_HELLO)
+            except OSError:
                 break
-            if event.get("event") == "exit":
-                with self._cond:
-                    self._state.exit_codes[int(event["pid"])] = int(event["code"])
-                    if len(self._state.exit_codes) > 1000:
-                        self._state.exit_codes.pop(next(iter(self._state.exit_codes)))
-                    self._cond.notify_all()
+            if not data:
+                break
+            try:
+                event = json.loads(data)
+            except ValueError:
+                continue
+            if isinstance(event, dict):
+                self._zygote_event(conn, event, generation)
         with self._cond:
             if generation == self._generation:
                 # Its spares die with it (PDEATHSIG): forget them; the next run restarts it.
                 self._ctl = None
+                for spare in list(self._state.pending.values()):
+                    self._drop_files(spare)
                 self._state.pending.clear()
                 for queue in self._state.ready.values():
                     while queue:
-                        _kill_spare(queue.popleft())
+                        self._drop_files(queue.popleft())
+            self._cond.notify_all()
+        with contextlib.suppress(OSError):
+            conn.close()
+
+    def _zygote_event(self, conn: socket.socket, event: dict[str, Any], generation: int) -> None:
+        kind = event.get("event")
+        with self._cond:
+            if generation != self._generation:
+                return
+            if kind == "zygote" and self._info is None:
+                assert self._zygote is not None
+                self._ctl = conn
+                self._info = {**event, "pid": self._zygote.pid}  # the pid we started, not a claim
+                self._devices = {self._concrete(d) for d in self._devices}
+                for device in self._devices:
+                    self._top_up(device)
+            elif kind == "forked":
+                spare = self._state.pending.get(event.get("id"))  # type: ignore[arg-type]
+                pid = event.get("pid")
+                if spare is not None and isinstance(pid, int) and pid > 0:
+                    spare.pid = pid
+                    self._maybe_ready(spare)
+            elif kind == "exit":
+                pid, code = event.get("pid"), event.get("code")
+                if isinstance(pid, int) and isinstance(code, int):
+                    self._state.exit_codes[pid] = code
+                    self._state.dead.add(pid)
+                    while len(self._state.exit_codes) > 1000:
+                        self._state.exit_codes.pop(next(iter(self._state.exit_codes)))
+                    if len(self._state.dead) > 1000:
+                        self._state.dead = set(self._state.exit_codes)
             self._cond.notify_all()
 
-    def _spare_connected(self, conn: socket.socket, hello: dict[str, Any]) -> None:
-        wanted = str(hello.get("wanted", "cpu"))
-        spare = _Spare(
-            conn, int(hello.get("pid", 0)), wanted, hello.get("device"), hello.get("workdir")
-        )
+    def _await_hello(self, spare: _Spare) -> None:
+        spare.sock.settimeout(HELLO_TIMEOUT)
+        try:
+            hello = _recv_hello(spare.sock)
+        except (OSError, EOFError, ValueError, struct.error):
+            hello = None
+        with contextlib.suppress(OSError):
+            spare.sock.settimeout(None)
         with self._cond:
-            spare.popen = self._spawned.pop(spare.pid, None)
-            if self._state.pending[wanted] > 0:
-                self._state.pending[wanted] -= 1
-            if "error" in hello:
-                self._state.failed[wanted] = str(hello["error"])
-                conn.close()
-            elif self._closed:
-                _kill_spare(spare)
+            if self._state.pending.get(spare.id) is not spare:
+                self._drop_files(spare)  # forgotten meanwhile (zygote restart, close)
+            elif hello is None:
+                del self._state.pending[spare.id]
+                self.discard(spare)
+            elif "error" in hello:
+                del self._state.pending[spare.id]
+                self._state.failed[spare.wanted] = str(hello["error"])[:2000]
+                self.discard(spare)
             else:
-                self._state.ready[wanted].append(spare)
+                spare.hello = hello
+                self._maybe_ready(spare)
             self._cond.notify_all()
+
+    def _maybe_ready(self, spare: _Spare) -> None:
+        """Under the lock: a spare is ready once it said hello and its pid is known."""
+        if spare.hello is None or spare.pid is None:
+            return
+        if self._state.pending.pop(spare.id, None) is None:
+            return
+        if self._closed:
+            self.discard(spare)
+        else:
+            self._state.ready[spare.wanted].append(spare)
 
     # -- taking a spare ---------------------------------------------------------------------
 
@@ -365,7 +415,8 @@ class WarmRunner(Runner):
         """A ready spare for `device`, or a RunResult saying why there is none."""
         with self._cond:
             if device == "auto" and self._info is None:  # learn what auto means first
-                self._ensure_started()
+                with contextlib.suppress(OSError, RuntimeError):
+                    self._ensure_started()
                 self._cond.wait_for(
                     lambda: self._info is not None or self._closed or self._zygote_gone(),
                     timeout=max(0.0, deadline - time.monotonic()),
@@ -377,6 +428,11 @@ class WarmRunner(Runner):
     def _zygote_gone(self) -> bool:
         return not self.fork or self._zygote is None or self._zygote.poll() is not None
 
+    def _usable(self, spare: _Spare) -> bool:
+        if spare.generation != self._generation or spare.pid in self._state.dead:
+            return False
+        return spare.popen is None or spare.popen.poll() is None
+
     def _take_locked(self, device: str, deadline: float, stopped: Any) -> _Spare | RunResult:
         state = self._state
         while True:
@@ -387,14 +443,11 @@ class WarmRunner(Runner):
             if device in state.failed:
                 return RunResult(Outcome.DEVICE_UNAVAILABLE, detail=state.failed.pop(device))
             queue = state.ready[device]
-            if self.fork and self._zygote is not None and self._zygote.poll() is not None:
-                while queue:  # its spares are dying with it (PDEATHSIG)
-                    _kill_spare(queue.popleft())
             while queue:
                 spare = queue.popleft()
-                if _alive(spare):
+                if self._usable(spare):
                     return spare  # the replacement is forked once this run is over
-                _kill_spare(spare)
+                self.discard(spare)
             zygote = self._zygote
             zygote_died = self.fork and zygote is not None and zygote.poll() is not None
             if zygote_died and self._info is None:  # it died before connecting: no torch
@@ -431,7 +484,8 @@ class WarmRunner(Runner):
         """Fork the next spare for `device` (after a run, so it does not compete with it)."""
         with self._cond:
             if not self._closed:
-                self._top_up(self._concrete(device))
+                with contextlib.suppress(OSError, RuntimeError):
+                    self._top_up(self._concrete(device))
 
     def wait_exit(self, pid: int, timeout: float) -> int | None:
         """The exit status the zygote reported for `pid` (None if unknown or the zygote died)."""
@@ -441,27 +495,31 @@ class WarmRunner(Runner):
             )
             return self._state.exit_codes.get(pid)
 
+    def kill(self, spare: _Spare) -> None:
+        """End a spare and everything its run started: through the zygote, which knows its
+        own children, or directly for a spare this process spawned itself."""
+        if spare.popen is not None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(spare.popen.pid, signal.SIGKILL)  # its own session, started here
+            return
+        ctl = self._ctl
+        if ctl is None or spare.pid is None or spare.generation != self._generation:
+            return  # its zygote is gone, and it died with it
+        with contextlib.suppress(OSError):
+            ctl.send(json.dumps({"cmd": "kill", "pid": spare.pid}).encode())
 
-def _alive(spare: _Spare) -> bool:
-    try:
-        os.kill(spare.pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return spare.popen is None or spare.popen.poll() is None
+    def discard(self, spare: _Spare) -> None:
+        """Kill a spare and remove what was made for it."""
+        self.kill(spare)
+        self._drop_files(spare)
+        if spare.popen is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                spare.popen.wait(timeout=5)
 
-
-def _kill_spare(spare: _Spare) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(spare.pid, signal.SIGKILL)
-    with contextlib.suppress(OSError):
-        spare.sock.close()
-    if spare.workdir:
+    def _drop_files(self, spare: _Spare) -> None:
+        with contextlib.suppress(OSError):
+            spare.sock.close()
         shutil.rmtree(spare.workdir, ignore_errors=True)
-    if spare.popen is not None:
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            spare.popen.wait(timeout=5)
 
 
 class _SpareRun(RunCollector):
@@ -473,7 +531,6 @@ class _SpareRun(RunCollector):
         super().__init__(request, pool.startup_timeout)
         self.pool = pool
         self.spare: _Spare | None = None
-        self.tmpdir: str | None = None
         self._zygote_pid: int | None = None
 
     def _collect(self) -> RunResult:
@@ -482,7 +539,7 @@ class _SpareRun(RunCollector):
             # The spare died with its zygote, not because of the job: run it once more.
             self._kill()
             self._release()
-            self.spare = self.tmpdir = None
+            self.spare = None
             self.stdout = self.stderr = self.frames = None
             result = super()._collect()
         return result
@@ -494,51 +551,43 @@ class _SpareRun(RunCollector):
         )
 
     def _dispatch(self, deadline: float) -> RunResult | None:
-        taken = self.pool.take(self.request.device, deadline, lambda: self.stopped)
-        if isinstance(taken, RunResult):
-            return taken
-        zygote = self.pool._zygote
-        self._zygote_pid = zygote.pid if zygote is not None else None
-        self.spare = taken
-        if self.stopped:  # cancelled between taking and sending
-            return self._stopped_result()
-        self.tmpdir = taken.workdir
-        out_r, out_w = os.pipe()
-        err_r, err_w = os.pipe()
-        job = {
-            "code": self.request.code,
-            "setup": self.request.setup,
-            "exprs": list(dict.fromkeys(self.request.exprs)),
-            "device": self.request.device,
-            "seed": self.request.seed,
-            "threads": self.request.threads,
-            "result_budget": RESULT_BUDGET,
-            "limits": child_limits(self.request, startup=0),
-            "inspect": self.request.inspect_job(),
-        }
-        try:
-            socket.send_fds(taken.sock, [b"J"], [out_w, err_w])
-            data = json.dumps(job).encode("utf-8")
-            taken.sock.sendall(struct.pack(">Q", len(data)) + data)
-        except OSError as exc:
-            for fd in (out_r, out_w, err_r, err_w):
-                os.close(fd)
-            return RunResult(Outcome.CRASHED, detail=f"the sandbox process went away ({exc})")
-        finally:
-            with contextlib.suppress(OSError):
+        job = json.dumps(job_for(self.request, startup=0)).encode("utf-8")
+        for _ in range(DISPATCH_TRIES):
+            taken = self.pool.take(self.request.device, deadline, lambda: self.stopped)
+            if isinstance(taken, RunResult):
+                return taken
+            zygote = self.pool._zygote
+            self._zygote_pid = zygote.pid if zygote is not None else None
+            self.spare = taken
+            if self.stopped:  # cancelled between taking and sending
+                return self._stopped_result()
+            out_r, out_w = os.pipe()
+            err_r, err_w = os.pipe()
+            try:
+                socket.send_fds(taken.sock, [b"J"], [out_w, err_w])
+                taken.sock.sendall(struct.pack(">Q", len(job)) + job)
+            except OSError:
+                # Gone before it got the job (it died with its zygote, or was killed): the
+                # learner's code never ran, so another spare may run it.
+                for fd in (out_r, err_r):
+                    os.close(fd)
+                self.pool.discard(taken)
+                self.spare = None
+                continue
+            finally:
                 os.close(out_w)
                 os.close(err_w)
-        self._attach(os.fdopen(out_r, "rb"), os.fdopen(err_r, "rb"), taken.sock.detach())
-        return None
+            self._attach(os.fdopen(out_r, "rb"), os.fdopen(err_r, "rb"), taken.sock.detach())
+            return None
+        return RunResult(Outcome.CRASHED, detail="no sandbox process could take the run")
 
     def _kill(self) -> None:
         if self.spare is not None:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(self.spare.pid, signal.SIGKILL)
+            self.pool.kill(self.spare)
 
     def _exit_code(self, timeout: float) -> int | None:
         spare = self.spare
-        if spare is None:
+        if spare is None or spare.pid is None:
             return None
         if spare.popen is not None:
             try:
@@ -549,8 +598,9 @@ class _SpareRun(RunCollector):
 
     def _release(self) -> None:
         self.pool.replenish(self.request.device)
-        if self.spare is not None and self.spare.popen is not None:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.spare.popen.wait(timeout=5)
-        if self.tmpdir is not None:
-            shutil.rmtree(self.tmpdir, ignore_errors=True)
+        spare = self.spare
+        if spare is not None:
+            if spare.popen is not None:
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    spare.popen.wait(timeout=5)
+            shutil.rmtree(spare.workdir, ignore_errors=True)

@@ -12,9 +12,9 @@ import enum
 import json
 import os
 import queue
+import re
 import shutil
 import signal
-import struct
 import subprocess
 import sys
 import tempfile
@@ -26,15 +26,29 @@ from pathlib import Path
 from typing import IO, Any
 
 from ..inspect_model import AutogradGraph, Structure, decode_inspect
-from ..values import DecodeError, decode
+from ..values import Blobs, decode
+from .wire import (
+    MAX_MESSAGE,
+    MAX_NAME,
+    DecodeError,
+    Fields,
+    FrameSource,
+    FrameTooLarge,
+    blob_sizes,
+    expect_text,
+    one_line,
+    parse_message,
+    run_byte_limit,
+)
 
 CHILD_SCRIPT = Path(__file__).with_name("child")  # a directory run as a script
 OUTPUT_KEEP = 64 * 1024  # bytes of stdout/stderr kept for display and stdout checks
 OUTPUT_KILL = 4 * 2**20  # a run printing more than this is stopped: "output limit"
 RESULT_BUDGET = 64 * 2**20
-MAX_FRAME = RESULT_BUDGET + 2**20
 STARTUP_TIMEOUT = 120.0  # importing torch cold can take many seconds on a busy machine
 MEMORY_LIMIT = 3 * 2**30  # bytes of data segment a run may use
+MAX_RUN_PROCESSES = 64  # as the child's _ptt_zygote.MAX_RUN_PROCESSES
+PROCESS_LIMIT_EXIT = 125  # a spare's exit code when its run went over that (_ptt_zygote)
 GPU_MEMORY_FRACTION = 0.5  # of the GPU's memory a CUDA run may allocate
 
 
@@ -50,6 +64,7 @@ class Outcome(enum.Enum):
     CANCELLED = "cancelled"
     DEVICE_UNAVAILABLE = "device_unavailable"
     SETUP_ERROR = "setup_error"  # the exercise's hidden setup failed: a lesson bug
+    INVALID_RESULT = "invalid_result"  # the child sent something malformed: nothing is trusted
     INTERNAL_ERROR = "internal_error"
 
 
@@ -68,6 +83,18 @@ class RunRequest:
     inspect: tuple[str, ...] = ()
     sample_input: str | None = None
     graph: str | None = None
+    # Hidden trials: one seed each, drawn per run by the parent (trial 0 uses `seed`).
+    trial_seeds: tuple[int, ...] = ()
+    lib: str = ""  # the pack's shared helpers, run before setup and again for the checks
+    # A function under test: its name, and the inputs to call it on (each argument a base64
+    # `.npy` string or a Python int).
+    function: str | None = None
+    call_inputs: tuple[tuple[str | int, ...], ...] = ()
+
+    def trials_job(self) -> list[dict[str, int]]:
+        """The job's `trials`: trial 0 (the visible setup) and the hidden ones."""
+        seeds = (self.seed, *self.trial_seeds)
+        return [{"index": i, "seed": s} for i, s in enumerate(seeds)]
 
     def inspect_job(self) -> dict[str, Any]:
         """The job's `inspect` entry for the child."""
@@ -94,15 +121,21 @@ class ExceptionInfo:
     bases: tuple[str, ...]  # the class and its ancestors, for subclass matching
     message: str
     frames: tuple[Frame, ...] = ()
+    # "raise" when the child saw the learner's own raise statement throw it, else "library"
+    origin: str = "library"
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> ExceptionInfo:
+    def from_json(cls, data: Any) -> ExceptionInfo:
+        """An exception as the child sends it; DecodeError unless every field has its type."""
+        fields = Fields(data, "an exception")
+        name = fields.text("type", cap=MAX_NAME)
         return cls(
-            type=data["type"],
-            module=data.get("module", ""),
-            bases=tuple(data.get("mro", (data["type"],))),
-            message=data.get("message", ""),
-            frames=tuple(Frame(**f) for f in data.get("frames", [])),
+            type=name,
+            module=fields.text("module", default="", cap=MAX_NAME),
+            bases=fields.texts("mro", cap=MAX_MRO, cap_each=MAX_NAME, default=(name,)),
+            message=fields.text("message", default="", cap=MAX_MESSAGE_TEXT),
+            frames=tuple(_frame(f) for f in fields.items("frames", MAX_FRAMES, default=[])),
+            origin=_origin(fields),
         )
 
     def is_a(self, type_name: str) -> bool:
@@ -117,6 +150,28 @@ class ExceptionInfo:
         return f"{self.type}: {self.message}" if self.message else self.type
 
 
+MAX_MRO = 10_000  # classes in an exception's MRO
+MAX_FRAMES = 100_000  # traceback frames in the learner's code (deep recursion makes many)
+MAX_MESSAGE_TEXT = 65_536  # characters of an exception's message (the child keeps 4000)
+
+
+def _frame(data: Any) -> Frame:
+    fields = Fields(data, "a traceback frame")
+    return Frame(
+        line=fields.integer("line"),
+        function=fields.text("function", cap=MAX_NAME),
+        text=fields.text("text"),  # the learner's line of code: as long as they wrote it
+        column=fields.optional_integer("column"),
+    )
+
+
+def _origin(fields: Fields) -> str:
+    origin = fields.text("origin", default="library", cap=16)
+    if origin not in ("raise", "library"):
+        raise DecodeError(f"an exception's origin {origin!r}")
+    return origin
+
+
 @dataclass(frozen=True)
 class EvalError:
     """A check expression that could not be evaluated (e.g. NameError: the code defined no x)."""
@@ -127,6 +182,28 @@ class EvalError:
 @dataclass(frozen=True)
 class TooLarge:
     message: str
+
+
+@dataclass
+class TrialResult:
+    """One hidden trial: the code run again after a setup with another seed."""
+
+    index: int
+    seed: int
+    exception: ExceptionInfo | None = None
+    values: dict[str, Any] = field(default_factory=dict)  # as RunResult.values
+    stdout: str = ""
+    inputs: dict[str, Any] = field(default_factory=dict)  # setup's variables: a value or Shown
+
+
+@dataclass(frozen=True)
+class Shown:
+    """A setup variable too big (or too odd) to send: what it is, in a few words."""
+
+    text: str
+
+    def __str__(self) -> str:
+        return self.text
 
 
 @dataclass
@@ -147,6 +224,9 @@ class RunResult:
     sandbox: dict[str, Any] | None = None  # what confinement the child managed (Landlock…)
     structure: Structure | None = None  # the nn.Modules the code left behind
     graph: AutogradGraph | None = None  # the autograd graph of its loss (or chosen tensor)
+    trials: list[TrialResult] = field(default_factory=list)  # the hidden trials, 1 to N-1
+    # The function under test's result on each input: a value, an EvalError or a TooLarge
+    calls: list[Any] | None = None
 
     @property
     def sandbox_level(self) -> str | None:
@@ -193,6 +273,27 @@ def child_limits(request: RunRequest, startup: float) -> dict[str, float]:
     }
 
 
+def job_for(request: RunRequest, startup: float) -> dict[str, Any]:
+    """The job the child runs, as JSON: everything it needs, and nothing the checks keep secret
+    (the reference solution travels only in the reference's own job, `expect` literals never)."""
+    return {
+        "code": request.code,
+        "setup": request.setup,
+        "exprs": list(dict.fromkeys(request.exprs)),
+        "device": request.device,
+        "seed": request.seed,
+        "threads": request.threads,
+        "result_budget": RESULT_BUDGET,
+        "limits": child_limits(request, startup=startup),
+        "inspect": request.inspect_job(),
+        "trials": request.trials_job(),
+        "lib": request.lib,
+        "calls": None
+        if request.function is None
+        else {"name": request.function, "inputs": [list(a) for a in request.call_inputs]},
+    }
+
+
 def child_environment(tmpdir: str) -> dict[str, str]:
     """A small, predictable environment: no learner secrets, HOME and TMPDIR inside the run dir."""
     keep = (
@@ -228,17 +329,7 @@ class ColdRunner(Runner):
 
     def start(self, request: RunRequest) -> RunHandle:
         tmpdir = tempfile.mkdtemp(prefix="pttutor-run-")
-        job = {
-            "code": request.code,
-            "setup": request.setup,
-            "exprs": list(dict.fromkeys(request.exprs)),
-            "device": request.device,
-            "seed": request.seed,
-            "threads": request.threads,
-            "result_budget": RESULT_BUDGET,
-            "limits": child_limits(request, startup=self.startup_timeout),
-            "inspect": request.inspect_job(),
-        }
+        job = job_for(request, startup=self.startup_timeout)
         job_path = os.path.join(tmpdir, ".pttutor-job.json")
         with open(job_path, "w", encoding="utf-8") as f:
             json.dump(job, f)
@@ -304,33 +395,36 @@ class _CappedReader(threading.Thread):
 
 
 class _FrameReader(threading.Thread):
-    """Reads length-prefixed frames from the result pipe into a queue; None marks the end."""
+    """Reads frames from the result channel, only as many as asked for and each within the size
+    asked for (see wire.FrameSource), onto `frames`: the frame, a DecodeError for a refused
+    frame, or None at the end. Unasked bytes stay in the pipe: a child cannot make the parent
+    hold more than it asked for. `stop` ends the thread once its current read returns."""
 
-    def __init__(self, fd: int) -> None:
+    def __init__(self, fd: int, total: int | None = None) -> None:
         super().__init__(daemon=True)
         self.file = os.fdopen(fd, "rb", buffering=0)
-        self.frames: queue.Queue[bytes | None] = queue.Queue()
+        self.source = FrameSource(self.file.readinto, total or run_byte_limit(RESULT_BUDGET))
+        self.frames: queue.Queue[bytearray | DecodeError | None] = queue.Queue()
+        self._asks: queue.Queue[tuple[int, ...] | None] = queue.Queue()
 
-    def _read_exactly(self, n: int) -> bytes | None:
-        chunks = bytearray()
-        while len(chunks) < n:
-            chunk = self.file.read(min(n - len(chunks), 1 << 20))
-            if not chunk:
-                return None
-            chunks += chunk
-        return bytes(chunks)
+    def ask(self, *limits: int) -> None:
+        """Read one frame per limit, in order, each at most that many bytes."""
+        self._asks.put(limits)
+
+    def stop(self) -> None:
+        self._asks.put(None)
 
     def run(self) -> None:
         try:
-            while (head := self._read_exactly(8)) is not None:
-                (size,) = struct.unpack(">Q", head)
-                if size > MAX_FRAME:
-                    break
-                body = self._read_exactly(size)
-                if body is None:
-                    break
-                self.frames.put(body)
-        except OSError:
+            while (limits := self._asks.get()) is not None:
+                for limit in limits:
+                    frame = self.source.next_frame(limit)
+                    self.frames.put(frame)
+                    if frame is None:
+                        return
+        except DecodeError as exc:
+            self.frames.put(exc)
+        except (OSError, ValueError):
             pass
         finally:
             self.frames.put(None)
@@ -403,32 +497,56 @@ class RunCollector(RunHandle):
 
     # -- collecting --------------------------------------------------------------------------
 
-    def _next_frame(self, deadline: float) -> bytes | None:
-        """The next frame, or None at the end of the pipe; raises queue.Empty at the deadline."""
+    def _next_frame(self, deadline: float) -> bytearray | DecodeError | None:
+        """The next frame asked for, a refused frame's DecodeError, or None at the end of the
+        channel; raises queue.Empty at the deadline."""
         assert self.frames is not None
         return self.frames.frames.get(timeout=max(0.0, deadline - time.monotonic()))
 
     def _collect(self) -> RunResult:
-        self.phase = "starting"
-        failed = self._dispatch(time.monotonic() + self.startup_timeout)
-        if failed is not None:
-            return failed
-        self.phase = "running"
-        message = self._message(time.monotonic() + self.request.timeout, "result")
-        if isinstance(message, RunResult):
-            return message
-        blobs: list[bytes] = []
-        for _size in message.get("blobs", []):
+        try:
+            self.phase = "starting"
+            failed = self._dispatch(time.monotonic() + self.startup_timeout)
+            if failed is not None:
+                return failed
+            self.phase = "running"
+            message = self._message(time.monotonic() + self.request.timeout, "result")
+            if isinstance(message, RunResult):
+                return message
+            try:
+                sizes = blob_sizes(Fields(message, "the result"), RESULT_BUDGET)
+            except DecodeError as exc:
+                return self._invalid(exc)
+            blobs = self._blobs(sizes)
+            if isinstance(blobs, RunResult):
+                return blobs
+            return self._completed(message, blobs)
+        finally:
+            if self.frames is not None:
+                self.frames.stop()
+
+    def _blobs(self, sizes: tuple[int, ...]) -> list[bytearray] | RunResult:
+        """The blobs a valid result message announced, each exactly its announced size."""
+        assert self.frames is not None
+        self.frames.ask(*sizes)
+        blobs: list[bytearray] = []
+        for size in sizes:
             try:
                 blob = self._next_frame(time.monotonic() + 30)
             except queue.Empty:
                 blob = None
             if blob is None:
                 return self._ended_early("result")
+            if isinstance(blob, DecodeError):
+                return self._invalid(blob)
+            if len(blob) != size:
+                return self._invalid(f"a blob of {len(blob)} bytes where {size} were announced")
             blobs.append(blob)
-        return self._completed(message, blobs)
+        return blobs
 
     def _message(self, deadline: float, event: str) -> dict[str, Any] | RunResult:
+        assert self.frames is not None
+        self.frames.ask(MAX_MESSAGE)
         try:
             frame = self._next_frame(deadline)
         except queue.Empty:
@@ -445,13 +563,32 @@ class RunCollector(RunHandle):
             )
         if frame is None:
             return self._ended_early(event)
+        if event == "result" and isinstance(frame, FrameTooLarge) and frame.size <= RESULT_BUDGET:
+            # A message a real child could write (check values holding many long strings); a
+            # longer one is not a result at all, and so invalid.
+            return self._finish(
+                Outcome.RESULT_TOO_LARGE,
+                f"the values to check make a result of {frame.size / 2**20:.1f} MiB, over the "
+                f"{frame.limit / 2**20:.0f} MiB limit",
+            )
         try:
-            message = json.loads(frame)
-        except ValueError:
-            return self._finish(Outcome.INTERNAL_ERROR, "the sandbox sent malformed data")
-        if not isinstance(message, dict) or message.get("event") != event:
-            return self._finish(Outcome.INTERNAL_ERROR, f"the sandbox sent no {event!r} message")
+            if isinstance(frame, DecodeError):
+                raise frame
+            message = parse_message(frame)
+            if message.get("event") != event:
+                raise DecodeError(f"no {event!r} message")
+        except DecodeError as exc:
+            if event == "result":  # the learner's code ran, and may have written it
+                return self._invalid(exc)
+            # Nothing of the learner's has run yet: a broken interpreter, not a hostile one.
+            return self._finish(
+                Outcome.INTERNAL_ERROR, f"the sandbox sent malformed data: {one_line(str(exc))}"
+            )
         return message
+
+    def _invalid(self, reason: DecodeError | str) -> RunResult:
+        """An invalid result: nothing of what the child sent is kept but the output."""
+        return self._finish(Outcome.INVALID_RESULT, invalid_detail(reason))
 
     def _stopped_result(self, returncode: int | None = None) -> RunResult:
         details = {
@@ -474,6 +611,13 @@ class RunCollector(RunHandle):
                 )
             name = _signal_name(sig)
             return self._finish(Outcome.CRASHED, f"the process was killed by {name}", returncode)
+        if returncode == PROCESS_LIMIT_EXIT:
+            return self._finish(
+                Outcome.CRASHED,
+                f"your code started more than {MAX_RUN_PROCESSES} processes at once, the "
+                "sandbox's limit: the run was ended",
+                returncode,
+            )
         if waiting_for == "ready":
             lines = self.stderr.text().strip().splitlines() if self.stderr else []
             last = lines[-1] if lines else f"exit code {returncode}"
@@ -506,46 +650,23 @@ class RunCollector(RunHandle):
 
     completion_wait = 5.0  # seconds to wait for the exit status once results are in
 
-    def _completed(self, message: dict[str, Any], blobs: list[bytes]) -> RunResult:
+    def _completed(self, message: dict[str, Any], blobs: list[bytearray]) -> RunResult:
         # The child closes its stdout/stderr before the last frame, so output is complete.
         result = self._finish(Outcome.COMPLETED, "", self._exit_code(self.completion_wait))
-        result.torch_version = message.get("torch")
-        result.device = message.get("device")
-        result.device_name = message.get("device_name")
-        result.code_seconds = message.get("code_seconds")
-        result.sandbox = message.get("sandbox")
-        if "internal_error" in message:
-            result.outcome = Outcome.INTERNAL_ERROR
-            result.detail = message["internal_error"]
-            return result
-        if "device_error" in message:
-            result.outcome = Outcome.DEVICE_UNAVAILABLE
-            result.detail = message["device_error"]
-            return result
-        if "setup_error" in message:
-            result.outcome = Outcome.SETUP_ERROR
-            error = ExceptionInfo.from_json(message["setup_error"])
-            result.detail = (
-                f"the exercise's setup code failed ({error.headline()}); this is a bug in the "
-                f"lesson, not in your code\n{message['setup_error'].get('traceback', '')}"
-            )
-            return result
-        if message.get("exception"):
-            result.exception = ExceptionInfo.from_json(message["exception"])
-        result.structure, result.graph = decode_inspect(message.get("inspect"))
         try:
-            result.values = {
-                expr: _decode_entry(entry, blobs)
-                for expr, entry in message.get("values", {}).items()
-            }
+            fields, unpacked = Fields(message, "the result"), Blobs(blobs)
+            read_result(result, fields, unpacked, self.request.exprs)
+            read_trials(result, fields, unpacked, self.request)
         except DecodeError as exc:
-            result.outcome = Outcome.INTERNAL_ERROR
-            result.detail = str(exc)
-            return result
-        too_large = [v for v in result.values.values() if isinstance(v, TooLarge)]
-        if too_large:
-            result.outcome = Outcome.RESULT_TOO_LARGE
-            result.detail = too_large[0].message
+            return RunResult(
+                outcome=Outcome.INVALID_RESULT,
+                stdout=result.stdout,
+                stderr=result.stderr,
+                output_truncated=result.output_truncated,
+                detail=invalid_detail(exc),
+                wall_seconds=result.wall_seconds,
+                returncode=result.returncode,
+            )
         return result
 
 
@@ -591,11 +712,186 @@ class _ProcessRun(RunCollector):
         shutil.rmtree(self.tmpdir, ignore_errors=True)
 
 
-def _decode_entry(entry: dict[str, Any], blobs: list[bytes]) -> Any:
-    if "error" in entry:
+def invalid_detail(reason: DecodeError | str) -> str:
+    return f"the sandbox sent an invalid result: {one_line(str(reason))}"
+
+
+_VERSION = re.compile(r"[0-9A-Za-z.+_-]{1,64}")
+_WORD = re.compile(r"[a-z][a-z0-9_]{0,31}")
+MAX_SANDBOX_FIELDS = 64
+
+
+def read_result(result: RunResult, message: Fields, blobs: Blobs, exprs: tuple[str, ...]) -> None:
+    """Fill `result` from a `result` message, checking every field; DecodeError on the first
+    field that is missing, of the wrong type, over a limit, or not asked for."""
+    result.torch_version = _matching(message, "torch", _VERSION)
+    result.device = _matching(message, "device", _WORD)
+    result.device_name = message.optional_text("device_name", cap=256)
+    result.code_seconds = message.optional_number("code_seconds")
+    result.sandbox = _sandbox_report(message.object("sandbox"))
+    if message.has("internal_error"):
+        result.outcome = Outcome.INTERNAL_ERROR
+        result.detail = message.text("internal_error")
+        return
+    if message.has("device_error"):
+        result.outcome = Outcome.DEVICE_UNAVAILABLE
+        result.detail = message.text("device_error")
+        return
+    setup_error = message.object("setup_error")
+    if setup_error is not None:
+        error = ExceptionInfo.from_json(setup_error.data)
+        result.outcome = Outcome.SETUP_ERROR
+        result.detail = (
+            f"the exercise's setup code failed ({error.headline()}); this is a bug in the "
+            f"lesson, not in your code\n{setup_error.text('traceback', default='')}"
+        )
+        return
+    exception = message.data.get("exception")
+    if exception is not None:
+        result.exception = ExceptionInfo.from_json(exception)
+    values = message.object("values")
+    if values is not None:
+        unknown = set(values.data) - set(exprs)
+        if unknown:
+            raise DecodeError(f"values for {len(unknown)} expressions that were not asked for")
+        result.values = {expr: _decode_entry(entry, blobs) for expr, entry in values.data.items()}
+    result.structure, result.graph = decode_inspect(message.data.get("inspect"))
+    too_large = [v for v in result.values.values() if isinstance(v, TooLarge)]
+    if too_large:
+        result.outcome = Outcome.RESULT_TOO_LARGE
+        result.detail = too_large[0].message
+
+
+MAX_INPUT_NAMES = 64  # setup variables a hidden trial reports (the child sends 32)
+
+
+def read_trials(result: RunResult, message: Fields, blobs: Blobs, request: RunRequest) -> None:
+    """The hidden trials and the function-under-test results a completed run reports: exactly
+    those the request asked for, with the seeds it chose; DecodeError otherwise."""
+    if result.outcome not in (Outcome.COMPLETED, Outcome.RESULT_TOO_LARGE):
+        return
+    asked = request.trials_job()[1:]
+    entries = message.items("trials", cap=len(asked), default=[])
+    if len(entries) != len(asked):
+        raise DecodeError(f"{len(entries)} hidden trials where {len(asked)} were asked for")
+    result.trials = [
+        _trial(Fields(entry, "a trial"), want, blobs, request.exprs)
+        for entry, want in zip(entries, asked, strict=True)
+    ]
+    if request.function is None:
+        if message.has("calls"):
+            raise DecodeError("function results that were not asked for")
+    else:
+        calls = message.items("calls", cap=len(request.call_inputs))
+        if len(calls) != len(request.call_inputs):
+            raise DecodeError(
+                f"{len(calls)} function results where {len(request.call_inputs)} were asked for"
+            )
+        result.calls = [_call(entry, blobs) for entry in calls]
+    if result.outcome is Outcome.COMPLETED:
+        for values in [*(t.values.values() for t in result.trials), result.calls or ()]:
+            too_large = [v for v in values if isinstance(v, TooLarge)]
+            if too_large:
+                result.outcome = Outcome.RESULT_TOO_LARGE
+                result.detail = too_large[0].message
+                return
+
+
+def _trial(f: Fields, asked: dict[str, int], blobs: Blobs, exprs: tuple[str, ...]) -> TrialResult:
+    index, seed = f.integer("index"), f.integer("seed")
+    if (index, seed) != (asked["index"], asked["seed"]):
+        raise DecodeError(f"trial {index} with seed {seed}, which was not asked for")
+    exception = f.object("exception")
+    values = f.object("values")
+    decoded: dict[str, Any] = {}
+    if values is not None:
+        if set(values.data) - set(exprs):
+            raise DecodeError("a trial's values for expressions that were not asked for")
+        decoded = {expr: _decode_entry(entry, blobs) for expr, entry in values.data.items()}
+    return TrialResult(
+        index=index,
+        seed=seed,
+        exception=None if exception is None else ExceptionInfo.from_json(exception.data),
+        values=decoded,
+        stdout=f.text("stdout", default="", cap=OUTPUT_KEEP),
+        inputs=_trial_inputs(f.object("inputs"), blobs),
+    )
+
+
+def _trial_inputs(inputs: Fields | None, blobs: Blobs) -> dict[str, Any]:
+    if inputs is None:
+        return {}
+    if len(inputs.data) > MAX_INPUT_NAMES:
+        raise DecodeError(f"a trial that reports {len(inputs.data)} setup variables")
+    shown: dict[str, Any] = {}
+    for name, entry in inputs.data.items():
+        if not (name.isidentifier() and len(name) <= 64):
+            raise DecodeError(f"a setup variable named {one_line(repr(name), 40)}")
+        f = Fields(entry, "a setup variable")
+        tensor = f.object("tensor")
+        if f.has("value"):
+            shown[name] = decode(f.data["value"], blobs)
+        elif tensor is not None:
+            dims = tensor.integers("shape", cap=64, minimum=0)
+            dtype = _matching(tensor, "dtype", _WORD)
+            device = _matching(tensor, "device", _WORD)
+            shown[name] = Shown(f"a tensor of shape {list(dims)}, {dtype} on {device}")
+        else:
+            type_name = f.text("type", cap=100)
+            if not type_name.isidentifier():
+                raise DecodeError("a setup variable of an unnamed type")
+            shown[name] = Shown(f"a {type_name} object")
+    return shown
+
+
+def _call(entry: Any, blobs: Blobs) -> Any:
+    fields = Fields(entry, "a function result")
+    present = [key for key in ("output", "error", "too_large") if fields.has(key)]
+    if len(present) != 1:
+        raise DecodeError("a function result without exactly one of output, error, too_large")
+    if present == ["error"]:
         return EvalError(ExceptionInfo.from_json(entry["error"]))
-    if "too_large" in entry:
-        return TooLarge(entry["too_large"])
+    if present == ["too_large"]:
+        return TooLarge(fields.text("too_large", cap=MAX_MESSAGE_TEXT))
+    return decode(entry["output"], blobs)
+
+
+def _matching(message: Fields, key: str, pattern: re.Pattern[str]) -> str | None:
+    value = message.optional_text(key, cap=64)
+    if value is not None and not pattern.fullmatch(value):
+        raise DecodeError(f"the result's {key!r} is not a name")
+    return value
+
+
+def _sandbox_report(report: Fields | None) -> dict[str, Any] | None:
+    """What confinement the child managed: flat, named fields of plain JSON types, `level` a
+    word and `missing` a list of strings (shown as they are, so typed strictly here)."""
+    if report is None:
+        return None
+    if len(report.data) > MAX_SANDBOX_FIELDS:
+        raise DecodeError(f"a sandbox report of {len(report.data)} fields")
+    checked: dict[str, Any] = {}
+    for key, value in report.data.items():
+        expect_text(key, "a sandbox report's field name", 64)
+        if isinstance(value, list):
+            checked[key] = list(report.texts(key, cap=64, cap_each=1024))
+        elif value is None or isinstance(value, (bool, int, float)):
+            checked[key] = value
+        else:
+            checked[key] = report.text(key, cap=1024)
+    _matching(report, "level", _WORD)
+    return checked
+
+
+def _decode_entry(entry: Any, blobs: Blobs) -> Any:
+    fields = Fields(entry, "a check's value")
+    present = [key for key in ("value", "error", "too_large") if fields.has(key)]
+    if len(present) != 1:
+        raise DecodeError("a check's value without exactly one of value, error, too_large")
+    if present == ["error"]:
+        return EvalError(ExceptionInfo.from_json(entry["error"]))
+    if present == ["too_large"]:
+        return TooLarge(fields.text("too_large", cap=MAX_MESSAGE_TEXT))
     return decode(entry["value"], blobs)
 
 

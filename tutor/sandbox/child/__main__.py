@@ -16,8 +16,9 @@ import os
 import sys
 import time
 
+from _ptt_boot import import_torch
 from _ptt_confine import apply_limits, confine
-from _ptt_job import _import_torch, _run_and_report
+from _ptt_job import _run_and_report
 from _ptt_wire import FrameWriter
 from _ptt_zygote import spare_main, zygote_main
 
@@ -26,27 +27,28 @@ def cold_main(job_path: str, fd: int) -> None:
     """One run in a fresh interpreter: read the job file, import torch, run, exit."""
     with open(job_path, encoding="utf-8") as f:
         job = json.load(f)
+    os.unlink(job_path)  # the run's directory holds only what the learner's code writes
     out = FrameWriter(fd)
     apply_limits(job.get("limits", {}))
     started = time.perf_counter()
-    torch, np = _import_torch()
+    torch, np = import_torch(warm=False)
     if job.get("threads"):
         torch.set_num_threads(int(job["threads"]))
     out.send_json({"event": "ready", "import_seconds": time.perf_counter() - started})
     wanted = job.get("device", "cpu")
     cuda = wanted == "cuda" or (wanted == "auto" and torch.cuda.is_available())
-    job["sandbox"] = confine(os.getcwd(), cuda=cuda)
+    job["sandbox"] = confine([os.getcwd()], cuda=cuda)
     _run_and_report(job, out, torch, np)
 
 
 def main(argv: list[str]) -> None:
     mode = argv[1] if len(argv) > 1 else ""
-    if mode == "--zygote":
-        zygote_main(argv[2])
-    elif mode == "--spare":
+    if mode == "--zygote":  # --zygote CONTROL_FD [--no-namespaces]
+        zygote_main(int(argv[2]), isolate="--no-namespaces" not in argv)
+    elif mode == "--spare":  # --spare FD DEVICE WORKDIR
         # A single-use spare started as a fresh interpreter: where fork is unsafe (macOS).
-        torch, np = _import_torch()
-        spare_main(argv[2], argv[3], torch, np, False)
+        torch, np = import_torch()
+        spare_main(int(argv[2]), argv[3], argv[4], torch, np, False, False)
     else:
         cold_main(argv[1], int(argv[2]))
 

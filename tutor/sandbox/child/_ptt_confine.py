@@ -14,6 +14,9 @@ from typing import Any
 
 
 def apply_limits(limits: dict[str, Any]) -> None:
+    """rlimits for the run. `address` caps the address space on CPU runs, so shared mappings
+    (which RLIMIT_DATA does not count) count too; `nproc` caps processes, per run where the
+    kernel counts them per user namespace."""
     try:
         import resource
     except ImportError:  # not on POSIX: the parent's wall clock is the only limit
@@ -24,11 +27,16 @@ def apply_limits(limits: dict[str, Any]) -> None:
         "RLIMIT_CPU": limits.get("cpu"),
         "RLIMIT_DATA": limits.get("data"),
         "RLIMIT_NOFILE": limits.get("nofile"),
+        "RLIMIT_NPROC": limits.get("nproc"),
     }
+    address = limits.get("address")
+    if address:
+        wanted["RLIMIT_AS"] = int(address) + _mapped_bytes()
     for name, soft in wanted.items():
         if soft is None or not hasattr(resource, name):
             continue
         which = getattr(resource, name)
+        soft = int(soft)
         hard = soft + 1 if name == "RLIMIT_CPU" else soft
         try:
             _, old_hard = resource.getrlimit(which)
@@ -37,6 +45,109 @@ def apply_limits(limits: dict[str, Any]) -> None:
             resource.setrlimit(which, (soft, hard))
         except (ValueError, OSError):
             pass
+
+
+def _mapped_bytes() -> int:
+    """The address space already mapped (torch's libraries): the run's budget comes on top."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("VmSize:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
+# Namespaces: where the kernel lets an unprivileged process create them, each run gets its own
+# user, PID, network, IPC and mount namespaces: no network, a private /tmp and /dev/shm (small
+# tmpfs), its own /proc showing only its processes, and a PID 1 whose end ends them all.
+# ---------------------------------------------------------------------------------------------
+
+_CLONE_NEWNS, _CLONE_NEWUSER, _CLONE_NEWPID = 0x00020000, 0x10000000, 0x20000000
+_CLONE_NEWNET, _CLONE_NEWIPC = 0x40000000, 0x08000000
+_MS_RDONLY, _MS_NOSUID, _MS_NODEV, _MS_NOEXEC = 1, 2, 4, 8
+_MS_REC, _MS_PRIVATE = 16384, 1 << 18
+TMP_SIZE = 256 * 2**20  # the private /tmp: the run's files (torch.save) live here
+SHM_SIZE = 64 * 2**20  # the private /dev/shm: DataLoader workers' shared memory
+
+
+def enter_namespaces() -> str | None:
+    """Unshare user, PID, network, IPC and mount namespaces; None on success, else why not.
+
+    Must run in a single-threaded process; the next fork is PID 1 of the new PID namespace."""
+    if not sys.platform.startswith("linux"):
+        return "namespaces need Linux"
+    import ctypes
+
+    uid, gid = os.getuid(), os.getgid()
+    libc = _libc()
+    flags = _CLONE_NEWUSER | _CLONE_NEWPID | _CLONE_NEWNET | _CLONE_NEWIPC | _CLONE_NEWNS
+    if libc.unshare(flags) != 0:
+        return f"unprivileged namespaces refused ({os.strerror(ctypes.get_errno())})"
+    try:
+        for name, text in (("setgroups", "deny"), ("uid_map", f"{uid} {uid} 1")):
+            with open(f"/proc/self/{name}", "w", encoding="ascii") as f:
+                f.write(text)
+        with open("/proc/self/gid_map", "w", encoding="ascii") as f:
+            f.write(f"{gid} {gid} 1")
+    except OSError as exc:
+        return f"cannot map the user namespace ({exc})"
+    return None
+
+
+def private_mounts(cuda: bool) -> list[str]:
+    """In PID 1 of the new namespaces: private /tmp, /dev/shm and /proc. Returns what failed."""
+    import ctypes
+
+    libc = _libc()
+    mount = libc.mount
+    mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong]
+    mount.argtypes += [ctypes.c_char_p]
+    missing = []
+
+    def do(source: bytes | None, target: str, fs: bytes | None, flags: int, data: bytes | None):
+        if mount(source, target.encode(), fs, flags, data) != 0:
+            missing.append(f"private {target} ({os.strerror(ctypes.get_errno())})")
+            return False
+        return True
+
+    if not do(None, "/", None, _MS_REC | _MS_PRIVATE, None):
+        return missing  # mounts would leak into the parent's namespace: change nothing
+    nodev = _MS_NOSUID | _MS_NODEV
+    do(b"tmpfs", "/tmp", b"tmpfs", nodev, f"size={TMP_SIZE},mode=1777".encode())
+    if os.path.isdir("/dev/shm"):
+        do(b"tmpfs", "/dev/shm", b"tmpfs", nodev, f"size={SHM_SIZE},mode=1777".encode())
+    # CUDA writes to /proc (its own entries; Landlock narrows it further); CPU runs never do.
+    proc_flags = nodev | _MS_NOEXEC | (0 if cuda else _MS_RDONLY)
+    do(b"proc", "/proc", b"proc", proc_flags, None)
+    return missing
+
+
+def drop_capabilities() -> bool:
+    """Give up every capability (root's included): no /proc/sys writes, no raw sockets."""
+    if not sys.platform.startswith("linux"):
+        return False
+    import ctypes
+
+    header = ctypes.create_string_buffer(struct.pack("=Ii", 0x20080522, 0), 8)  # v3, this task
+    data = ctypes.create_string_buffer(bytes(24), 24)  # two empty {effective, permitted, inh}
+    for cap in range(64):  # the bounding set too, so nothing can come back
+        _libc().prctl(24, cap, 0, 0, 0)  # PR_CAPBSET_DROP; fails quietly past the last cap
+    number = _CAPSET.get(os.uname().machine)
+    return number is not None and int(_libc().syscall(number, header, data)) == 0
+
+
+_CAPSET = {"x86_64": 126, "amd64": 126, "aarch64": 91, "arm64": 91}
+
+
+def process_count() -> int:
+    """Processes visible in /proc: inside a PID namespace, the run's own."""
+    try:
+        return sum(1 for entry in os.listdir("/proc") if entry.isdigit())
+    except OSError:
+        return 0
 
 
 _SYS_CREATE_RULESET, _SYS_ADD_RULE, _SYS_RESTRICT_SELF = 444, 445, 446  # same on all arches
@@ -79,20 +190,74 @@ def _fs_rights(abi: int) -> int:
     return rights
 
 
-def read_only_paths() -> list[str]:
-    """What the interpreter, torch and numpy may still read: their install and system libs."""
-    paths = {sys.prefix, sys.base_prefix, sys.exec_prefix, os.path.dirname(sys.executable)}
-    paths.update(p for p in sys.path if p and os.path.isdir(p))
+def _harness_root() -> str:
+    """The directory that holds the `tutor` package (a checkout or site-packages)."""
+    here = os.path.dirname(os.path.abspath(__file__))  # .../tutor/sandbox/child
+    return os.path.dirname(os.path.dirname(os.path.dirname(here)))
+
+
+_PRIVATE_ENTRIES = ("tutor", "lessons", ".git", "tests", "docs")
+
+
+def _private(entry: str) -> bool:
+    """pttutor's own files: the package (with its lessons), its metadata, a checkout's lessons."""
+    lowered = entry.lower()
+    return entry in _PRIVATE_ENTRIES or "pttutor" in lowered
+
+
+def read_rules() -> tuple[list[str], list[str]]:
+    """What the interpreter, torch and numpy may still read: (whole trees, listable-only dirs).
+
+    Whole trees are the Python installation, torch's and numpy's own, and the system libraries.
+    A directory that also holds pttutor (site-packages, or the checkout of an editable install)
+    is listable, and only its other entries are readable: the package, its lesson packs and the
+    reference solutions in them stay out of reach."""
+    trees = {sys.prefix, sys.base_prefix, sys.exec_prefix, os.path.dirname(sys.executable)}
+    listable: set[str] = set()
+    harness = _harness_root()
+    candidates = {p for p in sys.path if p and os.path.isdir(p)}
     for name in ("torch", "numpy"):
         location = getattr(sys.modules.get(name), "__file__", None)
         if location:
-            paths.add(os.path.dirname(os.path.dirname(location)))
-    paths.update(("/usr", "/lib", "/lib64", "/lib32", "/bin", "/etc", "/opt", "/sys", "/nix"))
-    paths.update(os.environ.get("LD_LIBRARY_PATH", "").split(os.pathsep))
-    return sorted(p for p in paths if p and os.path.exists(p))
+            candidates.add(os.path.dirname(os.path.dirname(location)))
+    for path in candidates:
+        path = os.path.abspath(path)
+        if os.path.isdir(os.path.join(path, "tutor")) or path == harness:
+            listable.add(path)
+        elif not path.startswith(os.path.join(harness, "tutor")):
+            trees.add(path)
+    trees.update(("/usr", "/lib", "/lib64", "/lib32", "/bin", "/etc", "/opt", "/sys", "/nix"))
+    trees.update(os.environ.get("LD_LIBRARY_PATH", "").split(os.pathsep))
+    trees = {os.path.abspath(t) for t in trees if t and os.path.isabs(t)}
+    # A tree that contains a listable directory would open it whole: list each directory on
+    # the way down instead, so that only the private entries at the bottom stay closed.
+    for tree in sorted(trees):
+        below = [d for d in listable if d == tree or d.startswith(tree.rstrip("/") + "/")]
+        if below:
+            trees.discard(tree)
+            for directory in below:
+                while len(directory) > len(tree):
+                    listable.add(directory)
+                    directory = os.path.dirname(directory)
+            listable.add(tree)
+    return sorted(p for p in trees if p and os.path.exists(p)), sorted(listable)
 
 
-def confine(writable: str, cuda: bool) -> dict[str, Any]:
+def _readable_entries(directory: str, listable: list[str]) -> list[str]:
+    try:
+        entries = sorted(os.listdir(directory))
+    except OSError:
+        return []
+    paths = []
+    for entry in entries:
+        path = os.path.join(directory, entry)
+        if _private(entry) or path in listable:
+            continue
+        paths.append(path)
+    return paths
+
+
+def confine(writable: list[str], cuda: bool) -> dict[str, Any]:
     """Allow reads of the install, writes only in `writable`; no TCP; no signals out.
 
     Returns what was enforced, for the sandbox-level badge and `pttutor doctor`.
@@ -136,13 +301,20 @@ def confine(writable: str, cuda: bool) -> dict[str, Any]:
             os.close(fd)
 
     try:
-        for path in read_only_paths():
+        trees, listable = read_rules()
+        for path in trees:
             allow(path, _READ)
-        allow(writable, fs_rights)
-        allow("/proc", _READ | _FS_WRITE_FILE)  # CUDA needs /proc writes (platform facts)
+        for directory in listable:
+            allow(directory, _FS_READ_DIR)
+            for path in _readable_entries(directory, listable):
+                allow(path, _READ)
+        for path in writable:
+            allow(path, fs_rights)
+        allow("/proc", _READ)
+        if cuda:  # CUDA writes to /proc: only this process's own entries
+            allow(f"/proc/{os.getpid()}", _READ | _FS_WRITE_FILE)
         for dev in ("/dev/null", "/dev/zero", "/dev/urandom", "/dev/random", "/dev/full"):
             allow(dev, _FS_READ_FILE | _FS_WRITE_FILE)
-        allow("/dev/shm", fs_rights)
         if cuda:
             for entry in sorted(os.listdir("/dev")):
                 if entry.startswith("nvidia"):
@@ -164,9 +336,11 @@ def confine(writable: str, cuda: bool) -> dict[str, Any]:
 
 
 def sandbox_level(report: dict[str, Any]) -> str:
+    """'full': Landlock (files, TCP, signals) inside namespaces; 'partial': some of it; 'none'."""
     if not report.get("filesystem"):
         return "none"
-    return "full" if report.get("network") and report.get("signals") else "partial"
+    landlock = report.get("network") and report.get("signals")
+    return "full" if landlock and report.get("namespaces") else "partial"
 
 
 def _prctl(option: int, value: int) -> None:

@@ -113,9 +113,13 @@ class Encoder:
             "dtype": str(array.dtype),
             "shape": list(array.shape),
         }
-        if array.dtype.hasobject:
-            header["repr"] = safe_repr(array)
+        dtype = array.dtype
+        if dtype.kind not in "biufc" or dtype.fields is not None or dtype.subdtype is not None:
+            header["repr"] = safe_repr(array)  # strings, dates, records, objects: by repr
             return header
+        if not dtype.isnative:
+            array = array.astype(dtype.newbyteorder("="))  # the parent reads native order only
+            header["dtype"] = str(array.dtype)
         self._check_size(array.size * array.dtype.itemsize)
         header["blob"] = self._blob(array)
         return header

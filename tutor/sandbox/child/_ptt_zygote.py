@@ -1,9 +1,17 @@
 """The warm pool's side in the sandbox interpreter: a zygote that forks ready-to-run spares.
 
-A zygote imports torch and nothing else, then forks "spares" on request. Each spare warms
-itself up on its device, connects to the parent, and waits for one job: the parent sends the job
-with the write ends of fresh stdout/stderr pipes (SCM_RIGHTS). The fork rules it follows: no
-CUDA context, no autograd and one intra-op thread in the zygote; warm-up happens in the spare.
+The zygote imports torch (and what torch imports lazily), then forks a spare per request. It talks
+to the parent over an inherited SOCK_SEQPACKET socket that nothing else can reach; each request
+carries the spare's own end of a fresh socketpair (SCM_RIGHTS) and the work directory the parent
+made for it. The zygote reports each spare's pid and exit status: the parent learns pids from
+here, never from a spare. The fork rules it follows: no CUDA context, no autograd and one
+intra-op thread in the zygote; warm-up happens in the spare.
+
+Where the kernel allows it, a spare isolates its run in new namespaces: the spare (S) unshares
+them and only waits; the first process inside (L, PID 1) mounts a private /tmp, /dev/shm and
+/proc, caps the number of processes and reaps; the run's process (R, PID 2) confines itself,
+warms up and runs the job. When R ends, L ends, and the kernel kills whatever else the run left.
+Elsewhere the spare runs the job itself and the zygote, a subreaper, sweeps what escaped.
 """
 
 from __future__ import annotations
@@ -11,43 +19,133 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import selectors
+import signal
+import socket
 import sys
 import time
 from typing import Any
 
-from _ptt_confine import PR_SET_CHILD_SUBREAPER, PR_SET_PDEATHSIG, _prctl, apply_limits, confine
-from _ptt_job import _import_torch, _run_and_report, resolve_device, warm_up
+from _ptt_boot import import_torch, warm_up
+from _ptt_confine import (
+    PR_SET_CHILD_SUBREAPER,
+    PR_SET_PDEATHSIG,
+    _prctl,
+    apply_limits,
+    confine,
+    drop_capabilities,
+    enter_namespaces,
+    private_mounts,
+    process_count,
+)
+from _ptt_job import _run_and_report, resolve_device
 from _ptt_wire import FrameWriter, _read_frame
 
-
-def _connect(sock_path: str) -> Any:
-    import socket
-
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    sock.connect(sock_path)
-    return sock
+MAX_RUN_PROCESSES = 64  # processes one run may have at once (PID 1 included)
+PROCESS_LIMIT_EXIT = 125  # a spare's exit code when its run went over MAX_RUN_PROCESSES
+_STATUS_BYTES = 16
 
 
-def spare_main(sock_path: str, wanted: str, torch: Any, np: Any, forked: bool) -> None:
-    """Become a ready-to-run child: warm up, say so, wait for one job, run it, exit."""
+# -- the spare -------------------------------------------------------------------------------
+
+
+def spare_main(
+    fd: int, wanted: str, workdir: str, torch: Any, np: Any, forked: bool, isolate: bool
+) -> None:
+    """Become a ready-to-run child: isolate, confine, warm up, say so, run one job, exit."""
     if forked:
-        os.setsid()  # its own session, so the parent can kill everything it starts
-        _prctl(PR_SET_PDEATHSIG, 9)  # die with the zygote
-    sock = _connect(sock_path)
-    out = FrameWriter(sock.fileno())
+        os.setsid()  # its own session and process group: the zygote kills the group
+        _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # die with the zygote
+    sock = socket.socket(fileno=fd)
+    isolation: dict[str, Any] = {"namespaces": False, "missing": []}
+    if isolate and forked:  # unshare needs a single-threaded process: a fresh fork is one
+        problem = enter_namespaces()
+        if problem is None:
+            _run_in_namespaces(sock, wanted, torch, np, isolation)
+            return
+        isolation["missing"].append(problem)
+    _serve(sock, wanted, workdir, torch, np, isolation)
+
+
+def _run_in_namespaces(sock: socket.socket, wanted: str, torch: Any, np: Any, iso: dict) -> None:
+    status_r, status_w = os.pipe()
+    init = os.fork()
+    if init:  # S: outside the namespaces, runs nothing; mirrors how the run ended
+        sock.close()
+        os.close(status_w)
+        _mirror_exit(init, status_r)
+    os.close(status_r)
+    _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    cuda = wanted == "cuda" or (wanted == "auto" and bool(torch.cuda.is_available()))
+    iso["namespaces"] = True
+    iso["missing"].extend(private_mounts(cuda))
+    signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGCHLD])
+    run = os.fork()
+    if run == 0:  # R: the run itself
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGCHLD])
+        os.close(status_w)
+        _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        _serve(sock, wanted, "/tmp", torch, np, iso)
+        os._exit(0)
+    sock.close()
+    _init_loop(run, status_w)
+
+
+def _init_loop(run: int, status_w: int) -> None:
+    """PID 1 of the run: reap, watch the process count, end with the run's process."""
+    while True:
+        signal.sigtimedwait([signal.SIGCHLD], 0.05)
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                pid, status = run, 0
+            if pid == 0:
+                break
+            if pid == run:
+                os.write(status_w, str(status).encode())
+                os._exit(0)  # PID 1 ends: the kernel kills everything else of the run
+        if process_count() > MAX_RUN_PROCESSES:
+            os.write(status_w, b"nproc")
+            os._exit(0)
+
+
+def _mirror_exit(init: int, status_r: int) -> None:
+    """S: wait for the run's PID 1 and end the way the run's process ended."""
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(init, 0)
+    with os.fdopen(status_r, "rb") as f:
+        report = f.read(_STATUS_BYTES).decode("ascii", "replace")
+    if report == "nproc":
+        os._exit(PROCESS_LIMIT_EXIT)
+    try:
+        status = int(report)
+    except ValueError:
+        os._exit(PROCESS_LIMIT_EXIT if not report else 1)
+    if os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+        with contextlib.suppress(OSError, ValueError):
+            import resource
+
+            resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+            signal.signal(sig, signal.SIG_DFL)
+            os.kill(os.getpid(), sig)
+        os._exit(128 + sig)
+    os._exit(os.WEXITSTATUS(status) if os.WIFEXITED(status) else 1)
+
+
+def _serve(
+    sock: socket.socket, wanted: str, workdir: str, torch: Any, np: Any, iso: dict[str, Any]
+) -> None:
     import tempfile
 
-    workdir = tempfile.mkdtemp(prefix="pttutor-run-")
     # Everything that asks for a temporary directory from now on (torch's caches among them)
     # must get the one place this process may write.
+    os.chdir(workdir)
     tempfile.tempdir = workdir
     os.environ.update(HOME=workdir, TMPDIR=workdir)
-    hello: dict[str, Any] = {
-        "event": "spare",
-        "pid": os.getpid(),
-        "wanted": wanted,
-        "workdir": workdir,
-    }
+    out = FrameWriter(sock.fileno())
+    hello: dict[str, Any] = {"event": "spare", "wanted": wanted}
     started = time.perf_counter()
     try:
         device, problem = resolve_device(torch, wanted)
@@ -55,8 +153,13 @@ def spare_main(sock_path: str, wanted: str, torch: Any, np: Any, forked: bool) -
             hello["error"] = problem
         else:
             hello["device"] = device.type
+            writable = [workdir, "/dev/shm"] if iso["namespaces"] else [workdir]
             # Confined before warming up, so no thread the warm-up starts escapes the rules.
-            hello["sandbox"] = confine(workdir, cuda=device.type == "cuda")
+            report = confine(writable, cuda=device.type == "cuda")
+            report["namespaces"] = iso["namespaces"]
+            report["missing"] = [*iso["missing"], *report["missing"]]
+            report["capabilities"] = "dropped" if drop_capabilities() else "kept"
+            hello["sandbox"] = report
             warm_up(torch, np, device)
     except BaseException as exc:
         hello["error"] = f"warming up on {wanted} failed: {type(exc).__name__}: {exc}"
@@ -64,8 +167,6 @@ def spare_main(sock_path: str, wanted: str, torch: Any, np: Any, forked: bool) -
     out.send_json(hello)
     if "error" in hello:
         os._exit(0)
-    import socket
-
     _, fds, _, _ = socket.recv_fds(sock, 1, 2)
     received = time.perf_counter()
     job = json.loads(_read_frame(sock))
@@ -73,18 +174,100 @@ def spare_main(sock_path: str, wanted: str, torch: Any, np: Any, forked: bool) -
     if len(fds) == 2:
         os.dup2(fds[0], 1)
         os.dup2(fds[1], 2)
-        for fd in fds:
-            os.close(fd)
-    os.chdir(workdir)
-    apply_limits(job.get("limits", {}))
+    for fd in fds:
+        os.close(fd)
+    limits = dict(job.get("limits", {}))
+    limits.setdefault("nproc", MAX_RUN_PROCESSES)
+    if hello.get("device") == "cpu":
+        # Shared mappings escape RLIMIT_DATA; the address space counts them. (CUDA maps far
+        # more address space than it uses, so CUDA runs keep the data limit only.)
+        limits.setdefault("address", limits.get("data"))
+    apply_limits(limits)
     if job.get("threads"):
         torch.set_num_threads(int(job["threads"]))
     job["sandbox"] = hello["sandbox"]
     _run_and_report(job, out, torch, np)
 
 
-def _reap_and_sweep(ctl: Any, spares: set[int]) -> None:
-    """Reap exited children, report spares' exit statuses, kill escaped orphans."""
+# -- the zygote ------------------------------------------------------------------------------
+
+
+def zygote_main(ctl_fd: int, isolate: bool) -> None:
+    """Import torch, then fork a spare per request until the parent goes away."""
+    # No PDEATHSIG here: it fires when the parent *thread* that started us ends, and the app
+    # starts the pool from short-lived threads. The control socket's EOF tells us instead.
+    started = time.perf_counter()
+    torch, np = import_torch()
+    torch.set_num_threads(1)  # an OpenMP pool would not survive fork; spares set their own
+    _prctl(PR_SET_CHILD_SUBREAPER, 1)
+    ctl = socket.socket(fileno=ctl_fd)
+    info: dict[str, Any] = {
+        "event": "zygote",
+        "torch": torch.__version__,
+        "python": sys.version.split()[0],
+        "executable": sys.executable,
+        "cuda_build": torch.version.cuda,
+        "cuda": bool(torch.cuda.is_available()),  # NVML-based: no CUDA context here
+        "device_name": _nvml_device_name(),
+        "import_seconds": time.perf_counter() - started,
+        "threads": len(os.listdir("/proc/self/task")) if os.path.isdir("/proc/self/task") else 0,
+    }
+    _tell(ctl, info)
+    spares: set[int] = set()
+    selector = selectors.DefaultSelector()
+    selector.register(ctl, selectors.EVENT_READ)
+    while True:
+        if selector.select(timeout=0.2):
+            try:
+                data, fds, _, _ = socket.recv_fds(ctl, 65536, 1)
+            except OSError:
+                break
+            if not data:
+                break  # the parent is gone
+            try:
+                command = json.loads(data)
+            except ValueError:
+                command = {}
+            if command.get("cmd") == "spare" and len(fds) == 1:
+                pid = os.fork()
+                if pid == 0:
+                    selector.close()
+                    ctl.close()
+                    try:
+                        spare_main(
+                            fds[0],
+                            str(command.get("device", "cpu")),
+                            str(command.get("workdir")),
+                            torch,
+                            np,
+                            True,
+                            isolate,
+                        )
+                    finally:
+                        os._exit(0)
+                spares.add(pid)
+                _tell(ctl, {"event": "forked", "id": command.get("id"), "pid": pid})
+            elif command.get("cmd") == "kill" and command.get("pid") in spares:
+                with contextlib.suppress(OSError):
+                    os.killpg(command["pid"], signal.SIGKILL)
+            for fd in fds:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+        _reap(ctl, spares)
+    for pid in spares:
+        with contextlib.suppress(OSError):
+            os.killpg(pid, signal.SIGKILL)
+    _sweep(spares=set())
+    os._exit(0)
+
+
+def _tell(ctl: socket.socket, message: dict[str, Any]) -> None:
+    with contextlib.suppress(OSError):
+        ctl.send(json.dumps(message).encode("utf-8"))
+
+
+def _reap(ctl: socket.socket, spares: set[int]) -> None:
+    """Reap exited children, report spares' exit statuses, kill what escaped a run."""
     reaped_spare = False
     while True:
         try:
@@ -97,18 +280,35 @@ def _reap_and_sweep(ctl: Any, spares: set[int]) -> None:
             spares.discard(pid)
             reaped_spare = True
             code = -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
-            FrameWriter(ctl.fileno()).send_json({"event": "exit", "pid": pid, "code": code})
+            _tell(ctl, {"event": "exit", "pid": pid, "code": code})
     if reaped_spare:
-        _kill_orphans(spares)
+        _sweep(spares)
 
 
-def _kill_orphans(spares: set[int]) -> None:
-    """As a subreaper we inherit whatever a run left behind (setsid + fork): kill it."""
+def _sweep(spares: set[int]) -> None:
+    """As a subreaper we inherit whatever a run left behind (setsid + fork): kill it all.
+
+    A killed process's children are reparented to us in turn, so sweep until a few passes in a
+    row find nothing: a chain that re-extends itself is caught generation by generation."""
+    quiet = 0
+    for _ in range(1000):
+        killed = _kill_orphans(spares)
+        for pid in killed:  # reap what we killed, so it leaves /proc
+            with contextlib.suppress(ChildProcessError, OSError):
+                os.waitpid(pid, os.WNOHANG)
+        quiet = 0 if killed else quiet + 1
+        if quiet >= 3:
+            return
+        time.sleep(0.001 if killed else 0.005)
+
+
+def _kill_orphans(spares: set[int]) -> list[int]:
     me = os.getpid()
     try:
         entries = os.listdir("/proc")
     except OSError:
-        return
+        return []
+    killed = []
     for entry in entries:
         if not entry.isdigit() or int(entry) in spares:
             continue
@@ -117,9 +317,11 @@ def _kill_orphans(spares: set[int]) -> None:
                 fields = f.read().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        if int(fields[1]) == me:
+        if int(fields[1]) == me and fields[0] != "Z":
             with contextlib.suppress(OSError):
-                os.kill(int(entry), 9)
+                os.kill(int(entry), signal.SIGKILL)
+                killed.append(int(entry))
+    return killed
 
 
 def _nvml_device_name() -> str | None:
@@ -144,52 +346,3 @@ def _nvml_device_name() -> str | None:
         finally:
             nvml.nvmlShutdown()
     return None
-
-
-def zygote_main(sock_path: str) -> None:
-    """Import torch, then fork a spare per request until the parent goes away."""
-    import selectors
-
-    # No PDEATHSIG here: it fires when the parent *thread* that started us ends, and the app
-    # starts the pool from short-lived threads. The control socket's EOF tells us instead.
-    started = time.perf_counter()
-    torch, np = _import_torch()
-    torch.set_num_threads(1)  # an OpenMP pool would not survive fork; spares set their own
-    _prctl(PR_SET_CHILD_SUBREAPER, 1)
-    ctl = _connect(sock_path)
-    info: dict[str, Any] = {
-        "event": "zygote",
-        "pid": os.getpid(),
-        "torch": torch.__version__,
-        "python": sys.version.split()[0],
-        "executable": sys.executable,
-        "cuda_build": torch.version.cuda,
-        "cuda": bool(torch.cuda.is_available()),  # NVML-based: no CUDA context here
-        "device_name": _nvml_device_name(),
-        "import_seconds": time.perf_counter() - started,
-    }
-    FrameWriter(ctl.fileno()).send_json(info)
-    spares: set[int] = set()
-    selector = selectors.DefaultSelector()
-    selector.register(ctl, selectors.EVENT_READ)
-    while True:
-        if selector.select(timeout=0.2):
-            try:
-                command = json.loads(_read_frame(ctl))
-            except (EOFError, OSError, ValueError):
-                break  # the parent is gone
-            if command.get("cmd") == "spare":
-                pid = os.fork()
-                if pid == 0:
-                    selector.close()
-                    ctl.close()
-                    try:
-                        spare_main(sock_path, command.get("device", "cpu"), torch, np, True)
-                    finally:
-                        os._exit(0)
-                spares.add(pid)
-        _reap_and_sweep(ctl, spares)
-    for pid in spares:
-        with contextlib.suppress(OSError):
-            os.killpg(pid, 9)
-    os._exit(0)

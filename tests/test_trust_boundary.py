@@ -1,0 +1,283 @@
+"""The sandbox's trust boundary, through the real pool: a snippet that wants more than its own
+run cannot reach the pool, name what the parent deletes or kills, write outside its run, reach
+the network, copy the reference, or leave anything behind.
+
+Cases that need namespaces skip where the kernel refuses them (they then hold by the fallback's
+own tests: Landlock, rlimits and the sweep)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import tutor
+from tutor.sandbox.pool import WarmRunner
+from tutor.sandbox.runner import Outcome, RunRequest, RunResult
+
+pytestmark = pytest.mark.slow
+
+SECRET = f"pttutor-secret-{uuid.uuid4().hex}"
+
+
+@pytest.fixture(scope="module")
+def pool() -> Iterator[WarmRunner]:
+    os.environ["PTTUTOR_TEST_SECRET"] = SECRET  # in the parent's environ, never the child's
+    made = WarmRunner(spares=1)
+    yield made
+    made.close()
+    os.environ.pop("PTTUTOR_TEST_SECRET", None)
+
+
+@pytest.fixture(scope="module")
+def namespaced(pool: WarmRunner) -> bool:
+    result = pool.run(RunRequest(code="y = 1", exprs=("y",)))
+    return bool(result.sandbox and result.sandbox.get("namespaces"))
+
+
+def run(pool: WarmRunner, code: str, *exprs: str, timeout: float = 10.0) -> RunResult:
+    result = pool.run(RunRequest(code=code, exprs=exprs, timeout=timeout))
+    follow_up = pool.run(RunRequest(code="y = 1", exprs=("y",)))
+    assert follow_up.values == {"y": 1}, f"the run after it broke: {follow_up.detail}"
+    return result
+
+
+def test_the_pool_has_no_endpoint_a_snippet_could_name(pool: WarmRunner) -> None:
+    pool.run(RunRequest(code="y = 1"))
+    assert pool._dir is not None
+    sockets = [p for p in Path(pool._dir).rglob("*") if p.is_socket()]
+    assert sockets == []
+    with open("/proc/net/unix", encoding="ascii") as f:
+        assert pool._dir not in f.read()
+    zygote = pool.info(timeout=60)
+    assert zygote is not None
+    with open(f"/proc/{zygote['pid']}/cmdline", "rb") as f:
+        argv = f.read().split(b"\0")
+    assert not any(arg.startswith(b"/tmp") or arg.startswith(pool._dir.encode()) for arg in argv)
+
+
+FORGED_HELLO = """\
+import json, os, socket, stat, struct
+hello = json.dumps({{"event": "spare", "pid": {pid}, "wanted": "cpu", "device": "cpu",
+                    "workdir": {workdir!r}, "sandbox": {{}}}}).encode()
+frame = struct.pack(">Q", len(hello)) + hello
+sent = 0
+for fd in range(3, 256):  # every socket this process holds
+    try:
+        if stat.S_ISSOCK(os.fstat(fd).st_mode):
+            socket.socket(fileno=os.dup(fd)).sendall(frame)
+            sent += 1
+    except OSError:
+        pass
+for pid in os.listdir("/proc"):  # every socket path named on a command line it can see
+    try:
+        with open(f"/proc/{{pid}}/cmdline", "rb") as f:
+            args = f.read().decode(errors="replace").split("\\0")
+    except OSError:
+        continue
+    for arg in args:
+        if arg.startswith("/") and os.path.basename(arg) == "s":
+            try:
+                c = socket.socket(socket.AF_UNIX)
+                c.connect(arg)
+                c.sendall(frame)
+                sent += 1
+            except OSError:
+                pass
+"""
+
+
+def test_a_forged_spare_names_nothing_the_parent_kills_or_deletes(tmp_path: Path) -> None:
+    victim_dir = tmp_path / "victim"
+    victim_dir.mkdir()
+    (victim_dir / "keep.txt").write_text("mine")
+    victim = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=True
+    )
+    pool = WarmRunner(spares=1)
+    try:
+        code = FORGED_HELLO.format(pid=victim.pid, workdir=str(victim_dir))
+        for _ in range(3):  # the impostor would be handed later runs, then killed and removed
+            pool.run(RunRequest(code=code, exprs=("sent",)))
+        pool.close()
+        time.sleep(0.5)  # any kill or delete the parent would do has been done by now
+        assert victim.poll() is None, "the parent signalled a process group the snippet named"
+        assert (victim_dir / "keep.txt").read_text() == "mine", "the parent deleted a named dir"
+    finally:
+        pool.close()
+        victim.kill()
+        victim.wait()
+
+
+def test_proc_is_read_only(pool: WarmRunner) -> None:
+    code = """\
+import os
+blocked = []
+for path in ("/proc/self/oom_score_adj", "/proc/sys/kernel/core_pattern",
+             "/proc/1/oom_score_adj"):
+    try:
+        fd = os.open(path, os.O_WRONLY)
+        try:
+            os.write(fd, b"1000")
+        finally:
+            os.close(fd)
+    except OSError:
+        blocked.append(path)
+"""
+    with open("/proc/sys/kernel/core_pattern") as f:
+        before = f.read()
+    result = run(pool, code, "blocked")
+    assert result.outcome is Outcome.COMPLETED, result.detail
+    assert len(result.values["blocked"]) == 3
+    with open("/proc/sys/kernel/core_pattern") as f:
+        assert f.read() == before
+
+
+def test_dev_shm_and_tmp_files_do_not_outlive_the_run(pool: WarmRunner) -> None:
+    name = f"pttutor-leftover-{uuid.uuid4().hex}"
+    code = f"""\
+written = []
+for d in ("/dev/shm", "/tmp"):
+    try:
+        with open(d + "/{name}", "w") as f:
+            f.write("x" * 100)
+        written.append(d)
+    except OSError:
+        pass
+"""
+    result = run(pool, code, "written")
+    assert result.outcome is Outcome.COMPLETED, result.detail
+    assert not os.path.exists(f"/dev/shm/{name}")
+    assert not os.path.exists(f"/tmp/{name}")
+
+
+def test_shared_memory_counts_against_the_memory_limit(pool: WarmRunner) -> None:
+    code = """\
+import mmap
+m = mmap.mmap(-1, 4 * 2**30, flags=mmap.MAP_SHARED)
+for offset in range(0, len(m), 2**20):
+    m[offset] = 1
+touched = True
+"""
+    result = run(pool, code, "touched", timeout=30)
+    assert result.outcome is not Outcome.COMPLETED or result.exception is not None, (
+        "4 GiB of shared memory was touched under a 3 GiB limit"
+    )
+
+
+def test_udp_reaches_nothing(pool: WarmRunner, namespaced: bool) -> None:
+    if not namespaced:
+        pytest.skip("UDP is only cut off inside a network namespace")
+    server = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    server.bind(("127.0.0.1", 0))
+    server.settimeout(0.5)
+    port = server.getsockname()[1]
+    code = f"""\
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+try:
+    s.sendto(b"leak", ("127.0.0.1", {port}))
+    sent = True
+except OSError:
+    sent = False
+"""
+    result = run(pool, code, "sent")
+    assert result.outcome is Outcome.COMPLETED, result.detail
+    with pytest.raises(TimeoutError):
+        server.recvfrom(16)
+    server.close()
+
+
+def test_other_processes_and_sockets_are_invisible(pool: WarmRunner, namespaced: bool) -> None:
+    if not namespaced:
+        pytest.skip("needs a PID and network namespace")
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    path = f"/tmp/pttutor-visible-{uuid.uuid4().hex[:8]}"
+    listener.bind(path)
+    listener.listen(1)
+    code = f"""\
+import os
+pids = sorted(int(p) for p in os.listdir("/proc") if p.isdigit())
+with open("/proc/net/unix") as f:
+    sockets = f.read()
+seen_socket = {path!r} in sockets
+found_secret = False
+for p in pids:
+    try:
+        with open(f"/proc/{{p}}/environ", "rb") as f:
+            found_secret = found_secret or {SECRET!r}.encode() in f.read()
+    except OSError:
+        pass
+"""
+    try:
+        result = run(pool, code, "pids", "seen_socket", "found_secret")
+    finally:
+        listener.close()
+        os.unlink(path)
+    assert result.outcome is Outcome.COMPLETED, result.detail
+    assert result.values["pids"] == [1, 2], "the run sees processes that are not its own"
+    assert result.values["seen_socket"] is False
+    assert result.values["found_secret"] is False
+
+
+def test_the_lesson_files_cannot_be_read(pool: WarmRunner) -> None:
+    package = Path(tutor.__file__).parent
+    targets = [str(p) for p in (package.parent / "lessons").glob("*.yaml")][:2]
+    installed = Path(sysconfig.get_paths()["purelib"]) / "tutor" / "_lessons"
+    for where in (package / "_lessons", installed):  # an installed pack, or an editable one
+        targets += [str(p) for p in where.glob("*.yaml")][:2]
+    targets.append(str(package / "schema.py"))
+    code = f"""\
+readable = []
+for path in {targets!r}:
+    try:
+        with open(path) as f:
+            f.read(10)
+        readable.append(path)
+    except OSError:
+        pass
+"""
+    result = run(pool, code, "readable")
+    assert result.outcome is Outcome.COMPLETED, result.detail
+    assert result.values["readable"] == []
+
+
+def test_a_fork_bomb_is_capped_per_run(pool: WarmRunner) -> None:
+    code = """\
+import os, time
+made = 0
+try:
+    for _ in range(500):
+        if os.fork() == 0:
+            time.sleep(30)
+            os._exit(0)
+        made += 1
+except OSError:
+    pass
+"""
+    result = run(pool, code, "made", timeout=20)
+    if result.outcome is Outcome.COMPLETED:
+        assert result.values["made"] < 500
+    else:
+        assert "processes" in result.detail
+
+
+def test_without_namespaces_the_run_falls_back_and_says_so() -> None:
+    runner = WarmRunner(spares=1, namespaces=False)
+    try:
+        result = runner.run(RunRequest(code="import os\ncwd = os.getcwd()", exprs=("cwd",)))
+    finally:
+        runner.close()
+    assert result.outcome is Outcome.COMPLETED, result.detail
+    assert result.sandbox is not None and result.sandbox["namespaces"] is False
+    assert result.sandbox_level == "partial"
+    assert result.values["cwd"].startswith(tempfile.gettempdir())  # a directory made for it
