@@ -33,3 +33,91 @@ def test_a_class_the_learner_defined_saves_and_loads_as_a_whole_model(runner: Ru
     assert result.outcome is Outcome.COMPLETED, result.detail
     assert result.exception is None, result.exception
     assert result.values == {"same": True, "kind": "Net", "ran_as_script": True}
+
+
+LOADER = """\
+import torch
+from torch.utils.data import DataLoader, TensorDataset
+
+if __name__ == "__main__":
+    data = TensorDataset(torch.arange(64.0).reshape(32, 2), torch.arange(32))
+    total = 0.0
+    for xb, yb in DataLoader(data, batch_size=8, num_workers=2):
+        total += float(xb.sum())
+"""
+
+
+def test_dataloader_workers_run_or_fail_with_a_sandbox_message() -> None:
+    """Inside namespaces the run has its own /dev/shm, so workers run; without them shared
+    memory is denied and the learner gets a permission error, never an unexplained crash."""
+    from tutor.sandbox.pool import WarmRunner
+
+    for namespaces in (True, False):
+        pool = WarmRunner(spares=1, namespaces=namespaces)
+        try:
+            result = pool.run(RunRequest(code=LOADER, exprs=("total",), timeout=60))
+        finally:
+            pool.close()
+        assert result.outcome is Outcome.COMPLETED, result.detail
+        if result.sandbox and result.sandbox.get("namespaces"):
+            assert result.exception is None, result.exception
+            assert result.values["total"] == 2016.0
+        else:
+            assert result.exception is not None and result.exception.is_a("PermissionError")
+
+
+SHAPE_SLIP = """\
+import torch
+from torch import nn
+
+h = torch.ones(64, 100)
+W = torch.ones(784, 10)
+layer = nn.Linear(784, 10)
+calls = []
+
+def forward(x):
+    calls.append(1)
+    return x
+
+out = forward(h) @ W + layer.bias
+"""
+
+
+def test_a_shape_error_names_the_shape_of_each_tensor_on_the_line(runner: Runner) -> None:
+    result = runner.run(RunRequest(code=SHAPE_SLIP, exprs=("calls",)))
+    assert result.outcome is Outcome.COMPLETED, result.detail
+    error = result.exception
+    assert error is not None and "cannot be multiplied" in error.message
+    described = [o.describe() for o in error.operands]
+    assert described == [
+        "`h` is float32[64, 100]",
+        "`W` is float32[784, 10]",
+        "`layer.bias` is float32[10]",
+    ]
+    assert result.values["calls"] == [1], "the failing line ran twice"
+
+
+def test_other_errors_carry_no_operands(runner: Runner) -> None:
+    result = runner.run(RunRequest(code="import torch\nx = torch.ones(2)\nx.nope()"))
+    assert result.exception is not None and result.exception.operands == ()
+
+
+def test_check_json_and_text_show_the_operands() -> None:
+    from tutor.checker import Status, Verdict
+    from tutor.report import verdict_json, verdict_text
+    from tutor.sandbox.runner import ExceptionInfo, Operand, RunResult
+
+    error = ExceptionInfo(
+        "RuntimeError",
+        "builtins",
+        ("RuntimeError",),
+        "mat1 and mat2 ...",
+        operands=(Operand("h", "float32", (64, 100), "cpu"),),
+    )
+    verdict = Verdict(Status.ERROR, "boom", run=RunResult(Outcome.COMPLETED, exception=error))
+    assert "on that line: `h` is float32[64, 100]" in verdict_text("l/e", verdict)
+    operands = verdict_json("l/e", verdict)["error"]["operands"]
+    assert operands == [{"expr": "h", "dtype": "float32", "shape": [64, 100], "device": "cpu"}]
+    from tutor.ui.results import render_verdict  # the results pane (a pure renderer)
+
+    assert "On that line: `h` is float32[64, 100]" in render_verdict(verdict).plain

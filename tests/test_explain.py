@@ -1,12 +1,14 @@
 """The error explainer: a valid catalogue whose every entry is checked against the real message.
 
 Each entry's `reproduce` snippet runs in the real sandbox (one warm pool for the module) and the
-exception it raises must be explained by THAT entry, not by an earlier, broader one.
+exception it raises must be explained by THAT entry, not by an earlier, broader one; an entry's
+`known` messages (errors no test machine raises on demand) must find it too.
 """
 
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -41,6 +43,7 @@ BASES = {
     "ValueError": ("ValueError", "Exception", "BaseException", "object"),
     "AssertionError": ("AssertionError", "Exception", "BaseException", "object"),
     "AttributeError": ("AttributeError", "Exception", "BaseException", "object"),
+    "UnpicklingError": ("UnpicklingError", "PickleError", "Exception", "BaseException", "object"),
 }
 
 
@@ -88,6 +91,8 @@ def test_every_lesson_reference_exists_in_the_shipped_pack():
     pack = load_pack(shipped_lessons_dir())
     unknown = []
     for entry in CATALOGUE.entries:
+        if entry.lesson is None:  # the curriculum does not teach this fix
+            continue
         try:
             lesson, _exercise = pack.resolve(entry.lesson)
         except UnknownId as exc:
@@ -129,6 +134,20 @@ def test_invalid_catalogues_are_rejected_with_the_reason():
         parse_catalogue(as_yaml({**good, "needs": "tpu"}))
     with pytest.raises(CatalogueError, match="not valid YAML"):
         parse_catalogue("entries: [")
+    # `lesson` may be null, but never left out: a missing pointer must be a decision
+    no_lesson = {k: v for k, v in good.items() if k != "lesson"}
+    assert parse_catalogue(as_yaml({**no_lesson, "lesson": None})).entries[0].lesson is None
+    with pytest.raises(CatalogueError, match="lesson"):
+        parse_catalogue(as_yaml(no_lesson))
+    # every entry is tested against real text: a snippet, known messages, or both
+    no_snippet = {k: v for k, v in good.items() if k != "reproduce"}
+    with pytest.raises(CatalogueError, match="`reproduce` snippet or at least one `known`"):
+        parse_catalogue(as_yaml(no_snippet))
+    assert parse_catalogue(as_yaml({**no_snippet, "known": ["it went boom"]}))
+    with pytest.raises(CatalogueError, match="known message does not match"):
+        parse_catalogue(as_yaml({**no_snippet, "known": ["it went bang"]}))
+    with pytest.raises(CatalogueError, match="`needs` says where"):
+        parse_catalogue(as_yaml({**no_snippet, "known": ["boom"], "needs": "cuda"}))
 
 
 # -- (b): every entry against the message torch really produces ---------------------------------
@@ -139,11 +158,13 @@ def _params() -> list[Any]:
     return [
         pytest.param(entry, marks=marks.get(entry.needs or "", []), id=entry.id)
         for entry in CATALOGUE.entries
+        if entry.reproduce is not None
     ]
 
 
 @pytest.mark.parametrize("entry", _params())
 def test_each_entry_explains_the_error_its_snippet_raises(sandbox: WarmRunner, entry: Entry):
+    assert entry.reproduce is not None
     device = "cpu"
     if entry.needs == "cuda":
         if not _cuda_available():
@@ -256,6 +277,80 @@ DOCUMENTED = [
 def test_documented_variants_find_their_entry(type_name: str, message: str, entry_id: str):
     explained = explain_error(error(type_name, message))
     assert explained is not None and explained.id == entry_id
+
+
+def _known() -> list[Any]:
+    return [
+        pytest.param(entry, text, id=f"{entry.id}-{n}")
+        for entry in CATALOGUE.entries
+        for n, text in enumerate(entry.known)
+    ]
+
+
+@pytest.mark.parametrize(("entry", "message"), _known())
+def test_each_known_message_finds_its_own_entry(entry: Entry, message: str):
+    # Raised as the entry's own type: a subclass (torch.AcceleratorError) would match it too.
+    raised = ExceptionInfo(
+        type=entry.type, module="", bases=(entry.type, "Exception", "object"), message=message
+    )
+    explained = explain_error(raised)
+    assert explained is not None and explained.id == entry.id, (
+        f"{message[:60]!r} was explained by {explained and explained.id!r}, not {entry.id!r}"
+    )
+
+
+# -- precise entries: one message, several causes, told apart by what the message carries ------
+
+WEIGHTS_ONLY_TEXT = (
+    "Weights only load failed. In PyTorch 2.6, we changed the default value of the `weights_only` "
+    "argument in `torch.load` from `False` to `True`. Re-running `torch.load` with `weights_only` "
+    "set to `False` will likely succeed, but it can result in arbitrary code execution. Do it only "
+    "if you got the file from a trusted source.\nPlease file an issue with the following so that "
+    "we can make `weights_only=True` compatible with your use case: WeightsUnpickler error: "
+    "\n\nUnsupported operand {operand}\n\nCheck the documentation of torch.load to learn more"
+)
+
+
+@pytest.mark.parametrize(
+    ("operand", "entry_id"),
+    [
+        ("118", "not-a-checkpoint-text"),
+        ("60", "not-a-checkpoint-text"),
+        ("149", "not-a-torch-file"),
+    ],
+)
+def test_an_unsupported_operand_means_the_file_is_not_a_checkpoint(operand: str, entry_id: str):
+    message = WEIGHTS_ONLY_TEXT.format(operand=operand)
+    explained = explain_error(error("UnpicklingError", message))
+    assert explained is not None and explained.id == entry_id
+    assert "weights_only=False" not in explained.text.replace(
+        "Do not pass `weights_only=False`", ""
+    )
+    if entry_id == "not-a-checkpoint-text":
+        assert "git-lfs" in explained.text and "HTML" in explained.text
+
+
+def test_the_unsafe_option_only_comes_with_its_reason():
+    # weights_only=False unpickles, and so runs, whatever the file names: every entry that
+    # mentions it says when it is acceptable and why, or says not to use it.
+    for entry in CATALOGUE.entries:
+        text = entry.explain
+        if "weights_only=False" not in text and "weights_only` off" not in text:
+            continue
+        if "Do not pass `weights_only=False`" in text or "is not the fix" in text:
+            continue  # refused outright
+        assert "only for files you trust" in text, entry.id
+        assert re.search(r"unpickling (runs|can run)", text), f"{entry.id}: say why"
+
+
+def test_an_entry_without_a_lesson_has_no_pointer():
+    entry = CATALOGUE.entry("dataloader-worker-died")
+    assert entry is not None and entry.lesson is None
+    explained = explain_error(
+        error("RuntimeError", "DataLoader worker (pid(s) 4242) exited unexpectedly")
+    )
+    assert explained is not None and explained.pointer() is None
+    assert explained.to_json()["lesson"] is None
 
 
 # -- (c): no match, and matching rules ----------------------------------------------------------

@@ -7,6 +7,7 @@ own tests: Landlock, rlimits and the sweep)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -120,6 +121,7 @@ def test_a_forged_spare_names_nothing_the_parent_kills_or_deletes(tmp_path: Path
 
 def test_proc_is_read_only(pool: WarmRunner) -> None:
     code = """\
+import contextlib
 import os
 blocked = []
 for path in ("/proc/self/oom_score_adj", "/proc/sys/kernel/core_pattern",
@@ -205,6 +207,7 @@ def test_other_processes_and_sockets_are_invisible(pool: WarmRunner, namespaced:
     listener.bind(path)
     listener.listen(1)
     code = f"""\
+import contextlib
 import os
 pids = sorted(int(p) for p in os.listdir("/proc") if p.isdigit())
 with open("/proc/net/unix") as f:
@@ -281,3 +284,50 @@ def test_without_namespaces_the_run_falls_back_and_says_so() -> None:
     assert result.sandbox is not None and result.sandbox["namespaces"] is False
     assert result.sandbox_level == "partial"
     assert result.values["cwd"].startswith(tempfile.gettempdir())  # a directory made for it
+
+
+LEAVER = """\
+import os, subprocess, sys
+subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)", "{tag}"],
+                 start_new_session=True)
+for d in ("/dev/shm", "/tmp", "."):
+    try:
+        with open(os.path.join(d, "{tag}"), "w") as f:
+            f.write("left behind")
+    except OSError:
+        pass
+y = x * 2
+"""
+
+
+def test_after_pttutor_check_exits_nothing_of_the_run_is_left(write_pack, tmp_path: Path) -> None:
+    from tests.conftest import MINI_LESSON
+
+    pack = write_pack({"mini.yaml": MINI_LESSON})
+    tag = f"pttutor-leftover-{uuid.uuid4().hex}"
+    answer = tmp_path / "answer.py"
+    answer.write_text(LEAVER.format(tag=tag))
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tutor",
+            "check",
+            "mini/double",
+            "--file",
+            str(answer),
+            "--lessons",
+            str(pack),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode in (0, 1), done.stderr
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            with contextlib.suppress(OSError), open(f"/proc/{entry}/cmdline", "rb") as f:
+                assert tag.encode() not in f.read(), "a process of the run outlived the check"
+    leftovers = [p for p in (Path("/dev/shm"), Path(tempfile.gettempdir())) if (p / tag).exists()]
+    leftovers += list(Path(tempfile.gettempdir()).glob(f"pttutor-*/**/{tag}"))
+    assert leftovers == []

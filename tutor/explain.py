@@ -2,8 +2,9 @@
 
 The catalogue is data (`tutor/errors.yaml`, shipped inside the package): each entry names an
 exception type, a regular expression for its message, a short explanation and the lesson that
-teaches the fix. Domain code: no torch, no Textual. `explain_error` is what the checker, the
-plain-text report and the UI call; the first matching entry wins.
+teaches the fix (or none, where the curriculum does not teach it). Domain code: no torch, no
+Textual. `explain_error` is what the checker, the plain-text report and the UI call; the first
+matching entry wins.
 """
 
 from __future__ import annotations
@@ -39,9 +40,14 @@ class Entry(BaseModel):
     type: str = Field(pattern=r"^[A-Za-z_][\w.]*$")  # class name; subclasses match via the MRO
     match: str = Field(min_length=1)  # searched in the message with MATCH_FLAGS
     explain: str = Field(min_length=1)
-    lesson: str = Field(pattern=_LESSON_REF)  # "LESSON" or "LESSON/EXERCISE"
-    reproduce: str = Field(min_length=1)  # a snippet that raises this error (run by the tests)
+    # "LESSON" or "LESSON/EXERCISE"; null (written out, never left off) where no lesson teaches it
+    lesson: str | None = Field(pattern=_LESSON_REF)
+    reproduce: str | None = Field(default=None, min_length=1)  # a snippet that raises this error
     needs: Literal["cuda", "no-cuda", "cpu-build"] | None = None  # where the snippet can raise
+    # Exact messages from reports, for errors no test machine can raise (a missing driver, a GPU
+    # the build does not support): each must match `match`, and the tests check that no earlier
+    # entry takes them.
+    known: tuple[str, ...] = ()
 
     @field_validator("match")
     @classmethod
@@ -56,6 +62,17 @@ class Entry(BaseModel):
     @classmethod
     def _one_paragraph(cls, value: str) -> str:
         return " ".join(value.split())
+
+    @model_validator(mode="after")
+    def _evidence(self) -> Entry:
+        if self.reproduce is None and not self.known:
+            raise ValueError("needs a `reproduce` snippet or at least one `known` message")
+        if self.needs is not None and self.reproduce is None:
+            raise ValueError("`needs` says where the `reproduce` snippet raises: add the snippet")
+        for text in self.known:
+            if _compile(self.match).search(text) is None:
+                raise ValueError(f"known message does not match `match`: {text[:80]!r}")
+        return self
 
     @property
     def pattern(self) -> re.Pattern[str]:
@@ -93,9 +110,12 @@ class Explanation:
 
     id: str
     text: str
-    lesson: str  # "LESSON" or "LESSON/EXERCISE", as `pttutor --lesson` takes it
+    lesson: str | None  # "LESSON" or "LESSON/EXERCISE", as `pttutor --lesson` takes it; None
+    # where the curriculum does not teach the fix
 
-    def pointer(self) -> str:
+    def pointer(self) -> str | None:
+        if self.lesson is None:
+            return None
         return f"see lesson `{self.lesson}` (pttutor --lesson {self.lesson})"
 
     def to_json(self) -> dict[str, Any]:

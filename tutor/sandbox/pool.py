@@ -376,8 +376,8 @@ class WarmRunner(Runner):
             self._cond.notify_all()
 
     def _await_hello(self, spare: _Spare) -> None:
-        spare.sock.settimeout(HELLO_TIMEOUT)
         try:
+            spare.sock.settimeout(HELLO_TIMEOUT)
             hello = _recv_hello(spare.sock)
         except (OSError, EOFError, ValueError, struct.error):
             hello = None
