@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.processes import tagged
 from tutor.checker import Status, Verdict
 from tutor.grader import Grader
 from tutor.sandbox.pool import WarmRunner
@@ -206,41 +207,11 @@ def test_forked_children_and_escapees_are_swept(grader):
     verdict = grade(grader, code, timeout=10)
     assert verdict.status is Status.PASSED, verdict.summary
     deadline = time.monotonic() + 10
-    alive = _tagged(tag)
+    alive = tagged(tag)
     while alive and time.monotonic() < deadline:
         time.sleep(0.2)
-        alive = _tagged(tag)
+        alive = tagged(tag)
     assert not alive, f"{len(alive)} processes outlived the run"
-
-
-def _tagged(tag: str) -> list[int]:
-    """Live host processes named `tag` or with it on their command line."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/comm") as f:
-                comm = f.read().strip()
-            with open(f"/proc/{entry}/cmdline", "rb") as f:
-                cmdline = f.read()
-        except OSError:
-            continue
-        if (comm == tag or tag.encode() in cmdline) and _alive(int(entry)):
-            found.append(int(entry))
-    return found
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 def test_the_openmp_pool_survives_a_run(grader):

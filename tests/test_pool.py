@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from tests.processes import gone_within
 from tutor.sandbox.pool import WarmRunner
 from tutor.sandbox.runner import Outcome, RunRequest
 
@@ -53,29 +54,6 @@ def test_the_learner_killing_the_zygote_does_not_break_the_next_run(pool):
     assert result.outcome is Outcome.COMPLETED and result.values == {"y": 3}
 
 
-def _processes_with(token: str) -> list[int]:
-    """Host pids whose command line holds `token` (pids inside a run's namespace differ)."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/cmdline", "rb") as f:
-                    if token.encode() in f.read():
-                        found.append(int(entry))
-            except OSError:
-                continue
-    return found
-
-
-def _gone(token: str, within: float = 10.0) -> bool:
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        if not _processes_with(token):
-            return True
-        time.sleep(0.05)
-    return False
-
-
 @pytest.mark.parametrize("namespaces", [True, False], ids=["namespaces", "sweep"])
 def test_escaped_grandchildren_are_swept(namespaces):
     token = f"pttutor-escapee-{uuid.uuid4().hex}"
@@ -89,7 +67,7 @@ def test_escaped_grandchildren_are_swept(namespaces):
     try:
         result = runner.run(RunRequest(code=code))
         assert result.outcome is Outcome.COMPLETED, result.detail
-        assert _gone(token), "a setsid'd grandchild outlived its run"
+        assert gone_within(token), "a setsid'd grandchild outlived its run"
     finally:
         runner.close()
 
@@ -121,28 +99,10 @@ def test_a_chain_that_re_extends_itself_dies_with_the_run(namespaces):
         code = f"import ctypes\nctypes.CDLL(None).prctl(15, b'{token[:15]}', 0, 0, 0)\n" + CHAIN
         result = runner.run(RunRequest(code=code))
         assert result.outcome is Outcome.COMPLETED, result.detail
-        assert _comm_gone(token[:15]), "a self-extending setsid chain survived its run"
+        assert gone_within(token[:15]), "a self-extending setsid chain survived its run"
     finally:
         runner.close()
-    assert _comm_gone(token[:15])
-
-
-def _comm_gone(comm: str, within: float = 10.0) -> bool:
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        alive = []
-        for entry in os.listdir("/proc"):
-            if entry.isdigit():
-                try:
-                    with open(f"/proc/{entry}/comm") as f:
-                        if f.read().strip() == comm:
-                            alive.append(entry)
-                except OSError:
-                    continue
-        if not alive:
-            return True
-        time.sleep(0.05)
-    return False
+    assert gone_within(token[:15])
 
 
 def test_spawned_spares_work_where_fork_is_not_used():

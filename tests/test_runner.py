@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.processes import gone_within
 from tutor.sandbox.runner import (
     OUTPUT_KEEP,
     ColdRunner,
@@ -136,23 +137,6 @@ def test_timeout_kills_the_whole_session(runner):
     assert result.detail == "your code ran longer than 1 s"
     # Pids inside a run's PID namespace are not host pids: find it by its command line.
     assert gone_within(token, timeout=30), "a grandchild in the run's session survived"
-
-
-def gone_within(token: str, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        alive = False
-        for entry in os.listdir("/proc"):
-            if entry.isdigit():
-                try:
-                    with open(f"/proc/{entry}/cmdline", "rb") as f:
-                        alive = alive or token.encode() in f.read()
-                except OSError:
-                    continue
-        if not alive:
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def test_an_output_flood_is_stopped_and_capped(runner):
