@@ -23,6 +23,7 @@ python3 -m pytest -q -p no:cacheprovider -m cuda tests/test_hostile.py tests/tes
   tests/test_inspect.py \
   2>&1 | tee "$out/pytest-cuda.log" | tail -5
 python3 -m pytest -q -p no:cacheprovider tests/test_runner.py tests/test_pool.py \
+  tests/test_trust_boundary.py tests/test_child_semantics.py \
   2>&1 | tee "$out/pytest-runner.log" | tail -3
 python3 -m tutor verify --device cuda 2>&1 | tee "$out/verify-cuda.log" | tail -3
 python3 benchmarks/latency.py --device cuda --runs 30 --cold-runs 3 2>&1 | tee "$out/bench.log"

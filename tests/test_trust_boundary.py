@@ -331,3 +331,21 @@ def test_after_pttutor_check_exits_nothing_of_the_run_is_left(write_pack, tmp_pa
     leftovers = [p for p in (Path("/dev/shm"), Path(tempfile.gettempdir())) if (p / tag).exists()]
     leftovers += list(Path(tempfile.gettempdir()).glob(f"pttutor-*/**/{tag}"))
     assert leftovers == []
+
+
+@pytest.mark.cuda
+def test_cuda_runs_inside_the_namespaces() -> None:
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("needs a CUDA GPU")
+    runner = WarmRunner(spares=1)
+    try:
+        code = "import torch\ny = (torch.ones(3, device='cuda') * 2).sum().item()"
+        result = runner.run(RunRequest(code=code, exprs=("y",), device="cuda", timeout=60))
+    finally:
+        runner.close()
+    assert result.outcome is Outcome.COMPLETED, result.detail
+    assert result.exception is None, result.exception
+    assert result.values == {"y": 6.0} and result.device == "cuda"
+    assert result.sandbox is not None
+    print("sandbox on cuda:", result.sandbox)
