@@ -1,20 +1,32 @@
 """Grade a learner's code for one exercise: run it and the reference solution, then judge.
 
-The reference run is cached per exercise content and device, so a check normally costs one run.
-Both runs go through the same `Runner`, on the same device, with the same seeds.
+Both runs go through the same `Runner`, on the same device, with the same seeds: the task's own
+seed for trial 0, and for the hidden trials (and a function under test's inputs) seeds drawn
+here, per run, where the learner's code cannot see them coming. Only an exercise with a single
+trial and no function reuses its reference run, cached per exercise content and device.
+Code that reaches into the tutor's machinery is refused before anything runs.
 """
 
 from __future__ import annotations
 
+import secrets
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 
-from .checker import Status, Verdict, check_run, skipped_for_device
+from .checker import Status, Verdict, blocked, check_run, skipped_for_device
+from .function_inputs import GeneratedInputs, generate, parameter_names
+from .rules import harness_reach
 from .sandbox.runner import Outcome, RunHandle, Runner, RunRequest, RunResult
 from .schema import Exercise
 
 
-def request_for(exercise: Exercise, code: str, device: str) -> RunRequest:
+def request_for(
+    exercise: Exercise,
+    code: str,
+    device: str,
+    trial_seeds: tuple[int, ...] = (),
+    inputs: GeneratedInputs | None = None,
+) -> RunRequest:
     exprs = tuple(c.expr for c in exercise.checks if c.expr is not None)
     return RunRequest(
         code=code,
@@ -22,11 +34,29 @@ def request_for(exercise: Exercise, code: str, device: str) -> RunRequest:
         exprs=exprs,
         device=device,
         seed=exercise.seed,
-        timeout=exercise.timeout,
+        # `timeout` is per trial: the hidden trials run the same code again
+        timeout=exercise.timeout * (1 + len(trial_seeds)),
         inspect=tuple(exercise.inspect),
         sample_input=exercise.sample_input,
         graph=exercise.graph,
+        trial_seeds=trial_seeds,
+        lib=exercise.pack_lib,
+        function=inputs.function if inputs is not None else None,
+        call_inputs=inputs.encoded() if inputs is not None else (),
     )
+
+
+def draw_seed() -> int:
+    """A seed the learner's code cannot predict (never stored in the lesson)."""
+    return secrets.randbits(31)
+
+
+def inputs_for(exercise: Exercise, seed: int) -> GeneratedInputs | None:
+    """The function under test's inputs for one run, named after the solution's parameters."""
+    if exercise.function is None:
+        return None
+    names = parameter_names(exercise.solution, exercise.function.name)
+    return generate(exercise.function, seed, names)
 
 
 class Grader:
@@ -60,13 +90,16 @@ class Grader:
         return Grading(self, exercise, code)
 
     def cached_reference(self, exercise: Exercise, device: str) -> RunResult | None:
+        if not exercise.reference_is_reusable:
+            return None
         with self._lock:
             return self._cache.get((exercise.fingerprint(), device))
 
     def _remember(self, exercise: Exercise, device: str, result: RunResult) -> None:
         if result.outcome is Outcome.COMPLETED and result.device:
             with self._lock:
-                self._cache[(exercise.fingerprint(), result.device)] = result
+                if exercise.reference_is_reusable:  # no seeds or inputs drawn per run
+                    self._cache[(exercise.fingerprint(), result.device)] = result
                 if self.device == "auto" and self._resolved is None:
                     self._resolved = result.device
 
@@ -102,16 +135,16 @@ class Grading:
         for handle in handles:
             handle.cancel()
 
-    def _start(self, code: str, device: str) -> RunHandle | None:
+    def _start(self, request: RunRequest) -> RunHandle | None:
         with self._lock:
             if self._cancelled:
                 return None
-            handle = self.grader.runner.start(request_for(self.exercise, code, device))
+            handle = self.grader.runner.start(request)
             self._handles.append(handle)
             return handle
 
-    def _run(self, code: str, device: str) -> RunResult:
-        handle = self._start(code, device)
+    def _run(self, request: RunRequest) -> RunResult:
+        handle = self._start(request)
         if handle is None:
             return RunResult(Outcome.CANCELLED, detail="the run was cancelled")
         return handle.result()
@@ -121,12 +154,19 @@ class Grading:
         device = grader._device_for_run()
         if self.exercise.requires == "cuda" and device not in ("cuda", "auto"):
             return skipped_for_device(self.exercise)  # nothing to run: its setup may need CUDA
-        reference = grader.cached_reference(self.exercise, device)
+        reach = harness_reach(self.code)
+        if reach:
+            return blocked(reach)
+        exercise = self.exercise
+        seeds = tuple(draw_seed() for _ in range(exercise.trial_count - 1))
+        inputs = inputs_for(exercise, draw_seed())
+        reference = grader.cached_reference(exercise, device)
         pending: Future[RunResult] | None = None
         if reference is None:
             # Run the solution alongside the learner's code: two cores, one wait.
-            pending = grader._pool.submit(self._run, self.exercise.solution, device)
-        learner = self._run(self.code, device)
+            solution = request_for(exercise, exercise.solution, device, seeds, inputs)
+            pending = grader._pool.submit(self._run, solution)
+        learner = self._run(request_for(exercise, self.code, device, seeds, inputs))
         if pending is not None:
             reference = pending.result()
             grader._remember(self.exercise, device, reference)
@@ -141,7 +181,15 @@ class Grading:
             return verdict
         if learner.outcome is Outcome.COMPLETED and reference.outcome is not Outcome.COMPLETED:
             return _reference_failed(learner, reference)
-        return check_run(self.exercise, learner, reference, learner.device)
+        return check_run(
+            exercise,
+            learner,
+            reference,
+            learner.device,
+            code=self.code,
+            inputs=inputs,
+            trials=exercise.trial_count,
+        )
 
 
 def _reference_failed(learner: RunResult, reference: RunResult) -> Verdict:

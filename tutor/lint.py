@@ -19,10 +19,11 @@ from pathlib import Path
 import yaml
 from markdown_it import MarkdownIt
 
-from .loader import LESSON_SUFFIXES, ORDER_FILE, line_of, load_pack
+from .loader import ORDER_FILE, lesson_files, line_of, load_pack
+from .rules import harness_reach, judge_rules, names_defined_as_functions, self_raised
 from .schema import Check, Exercise, Lesson
 
-# What the sandbox puts in every namespace besides builtins (see tutor/sandbox/child.py).
+# What the sandbox puts in every namespace besides builtins (see tutor/sandbox/child/_ptt_job.py).
 INJECTED = frozenset({"device", "__name__", "__builtins__"})
 BUILTIN_NAMES = frozenset(dir(builtins))
 BUILTIN_EXCEPTIONS = frozenset(
@@ -64,7 +65,7 @@ def lint_pack(root: Path) -> list[LintProblem]:
     """Every problem in the pack under `root`: the loader's, then the semantic ones, by file."""
     pack = load_pack(root)
     problems = [LintProblem(p.path, p.line, p.message) for p in pack.problems]
-    if root.is_dir() and not any(p.suffix in LESSON_SUFFIXES for p in root.iterdir()):
+    if root.is_dir() and not lesson_files(root):
         problems.append(LintProblem(root, 0, "no lesson files (*.yaml or *.yml) here"))
     problems += _lint_order(root / ORDER_FILE)
     for lesson in pack.lessons:
@@ -126,9 +127,82 @@ def _lint_exercise(exercise: Exercise, at: _Locator, loc: tuple[object, ...]) ->
     problems += _lint_markdown(at, (*loc, "task"), exercise.task)
     for k, hint in enumerate(exercise.hints):
         problems += _lint_markdown(at, (*loc, "hints", k), hint)
-    defined = defined_names(exercise.setup, exercise.solution)
+    defined = defined_names(exercise.pack_lib, exercise.setup, exercise.solution)
     for j, check in enumerate(exercise.checks):
         problems += _lint_check(check, at, (*loc, "checks", j), defined)
+    problems += _lint_code_rules(exercise, at, loc)
+    return problems
+
+
+def _lint_code_rules(
+    exercise: Exercise, at: _Locator, loc: tuple[object, ...]
+) -> list[LintProblem]:
+    """What the static rules would say about the lesson's own code: the solution and every
+    alternative must pass them, nothing may trip the harness guard."""
+    problems: list[LintProblem] = []
+    passing: list[tuple[tuple[object, ...], str]] = [
+        (("solution",), exercise.solution),
+        *((("alternatives", i, "code"), v.code) for i, v in enumerate(exercise.alternatives)),
+    ]
+    for where, code in passing:
+        for outcome in judge_rules(code, exercise.rules):
+            if not outcome.passed:
+                problems.append(
+                    at.problem(
+                        (*loc, *where),
+                        f"breaks its own rule {outcome.label!r}: {outcome.message}",
+                    )
+                )
+        for check in exercise.checks:
+            if check.raises is not None:
+                for finding in self_raised(code, check.raises)[:1]:
+                    problems.append(
+                        at.problem(
+                            (*loc, *where),
+                            f"{finding}: a `raises` check does not count an exception the code "
+                            "raises itself, so this can never pass",
+                        )
+                    )
+        if exercise.function is not None and exercise.function.name not in (
+            names_defined_as_functions(code)
+        ):
+            problems.append(
+                at.problem(
+                    (*loc, *where),
+                    f"does not define the function under test, {exercise.function.name}()",
+                )
+            )
+    guarded = [
+        *passing,
+        (("starter",), exercise.starter),
+        *((("shortcuts", i, "code"), v.code) for i, v in enumerate(exercise.shortcuts)),
+    ]
+    for where, code in guarded:
+        for finding in harness_reach(code)[:1]:
+            problems.append(
+                at.problem(
+                    (*loc, *where),
+                    f"{finding} reaches into the tutor's own machinery: it would be blocked, "
+                    "never run",
+                )
+            )
+    for i, shortcut in enumerate(exercise.shortcuts):
+        if _same_code(shortcut.code, exercise.solution):
+            problems.append(
+                at.problem(
+                    (*loc, "shortcuts", i, "code"),
+                    "this shortcut is the solution: it can only pass",
+                )
+            )
+    for i, alternative in enumerate(exercise.alternatives):
+        if _same_code(alternative.code, exercise.solution):
+            problems.append(
+                at.problem(
+                    (*loc, "alternatives", i, "code"),
+                    "this alternative is the solution itself: it proves nothing",
+                    warning=True,
+                )
+            )
     return problems
 
 

@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from .schema import Exercise, Lesson
+from .schema import PACK_FILE, Exercise, Lesson, PackSettings
 
 LESSON_SUFFIXES = (".yaml", ".yml")
 # libyaml's parser when PyYAML was built with it: several times faster on a whole pack.
@@ -41,6 +41,7 @@ class LessonPack:
     lessons: list[Lesson] = field(default_factory=list)
     problems: list[LoadProblem] = field(default_factory=list)
     sources: dict[str, Path] = field(default_factory=dict)
+    settings: PackSettings = field(default_factory=PackSettings)  # pack.yaml, if there is one
 
     def lesson(self, lesson_id: str) -> Lesson | None:
         return next((lesson for lesson in self.lessons if lesson.id == lesson_id), None)
@@ -86,12 +87,16 @@ def load_pack(root: Path) -> LessonPack:
     if not root.is_dir():
         pack.problems.append(LoadProblem(root, 0, "lesson directory not found"))
         return pack
-    files = sorted(p for p in root.iterdir() if p.suffix in LESSON_SUFFIXES and p.is_file())
-    for path in files:
+    settings, problems = load_pack_settings(root / PACK_FILE)
+    pack.problems.extend(problems)
+    pack.settings = settings or PackSettings()
+    for path in lesson_files(root):
         lesson, problems = load_lesson_file(path)
         pack.problems.extend(problems)
         if lesson is None:
             continue
+        for exercise in lesson.exercises:
+            exercise.attach_lib(pack.settings.lib)
         if lesson.id in pack.sources:
             pack.problems.append(
                 LoadProblem(
@@ -105,6 +110,54 @@ def load_pack(root: Path) -> LessonPack:
         pack.lessons.append(lesson)
     _apply_order(pack)
     return pack
+
+
+def lesson_files(root: Path) -> list[Path]:
+    """The lesson files of a pack directory, by name (`pack.yaml` holds settings, not a lesson)."""
+    return sorted(
+        p
+        for p in root.iterdir()
+        if p.suffix in LESSON_SUFFIXES and p.is_file() and p.name != PACK_FILE
+    )
+
+
+def load_pack_settings(path: Path) -> tuple[PackSettings | None, list[LoadProblem]]:
+    """`pack.yaml`, validated like a lesson; an absent file means the defaults."""
+    if not path.is_file():
+        return PackSettings(), []
+    data, problems = _read_yaml(path)
+    if problems:
+        return None, problems
+    if data is None:
+        return PackSettings(), []
+    if not isinstance(data, dict):
+        return None, [LoadProblem(path, 1, f"{PACK_FILE} must be a mapping, such as `lib: |`")]
+    return _validated(PackSettings, data, path)
+
+
+def _read_yaml(path: Path) -> tuple[Any, list[LoadProblem]]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        return None, [LoadProblem(path, 0, f"cannot read: {exc}")]
+    try:
+        return yaml.load(text, Loader=_FAST_LOADER), []
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        line = mark.line + 1 if mark is not None else 1
+        problem = getattr(exc, "problem", None) or str(exc)
+        return None, [LoadProblem(path, line, f"invalid YAML: {problem}")]
+
+
+def _validated(model: Any, data: dict[str, Any], path: Path) -> tuple[Any, list[LoadProblem]]:
+    try:
+        return model.model_validate(data), []
+    except ValidationError as exc:
+        # Only a broken file pays for a second parse, the one that knows line numbers.
+        node = yaml.compose(path.read_text(encoding="utf-8"), Loader=_FAST_LOADER)
+        return None, [
+            LoadProblem(path, _error_line(node, err), _describe(err)) for err in exc.errors()
+        ]
 
 
 def _apply_order(pack: LessonPack) -> None:
@@ -125,31 +178,16 @@ def _apply_order(pack: LessonPack) -> None:
 
 
 def load_lesson_file(path: Path) -> tuple[Lesson | None, list[LoadProblem]]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        return None, [LoadProblem(path, 0, f"cannot read: {exc}")]
-    try:
-        data = yaml.load(text, Loader=_FAST_LOADER)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-        line = mark.line + 1 if mark is not None else 1
-        problem = getattr(exc, "problem", None) or str(exc)
-        return None, [LoadProblem(path, line, f"invalid YAML: {problem}")]
+    data, problems = _read_yaml(path)
+    if problems:
+        return None, problems
     if not isinstance(data, dict):
         return None, [
             LoadProblem(
                 path, 1, "a lesson file must be a mapping with id, title, intro and exercises"
             )
         ]
-    try:
-        return Lesson.model_validate(data), []
-    except ValidationError as exc:
-        # Only a broken file pays for a second parse, the one that knows line numbers.
-        node = yaml.compose(text, Loader=_FAST_LOADER)
-        return None, [
-            LoadProblem(path, _error_line(node, err), _describe(err)) for err in exc.errors()
-        ]
+    return _validated(Lesson, data, path)
 
 
 def _error_line(node: yaml.Node | None, err: Any) -> int:

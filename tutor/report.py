@@ -24,9 +24,13 @@ def _verdict_lines(ref: str, verdict: Verdict) -> str:
         for frame in error.frames:
             lines.append(f"  line {frame.line}: {frame.text}")
         lines.append(f"  {error.headline()}")
+        if error.operands:
+            lines.append("  on that line: " + "; ".join(o.describe() for o in error.operands))
         if verdict.explanation is not None:
             lines.append(f"  why: {verdict.explanation.text}")
-            lines.append(f"  {verdict.explanation.pointer()}")
+            pointer = verdict.explanation.pointer()
+            if pointer is not None:  # None: no lesson in the curriculum teaches this fix
+                lines.append(f"  {pointer}")
     for check in verdict.checks:
         lines.append(
             f"  {_MARKS[check.state]} {check.label}"
@@ -65,6 +69,7 @@ def verdict_json(ref: str, verdict: Verdict) -> dict[str, Any]:
                 "details": list(c.details),
                 "explain": c.explain,
                 "tensor_report": c.tensor_report.to_json() if c.tensor_report else None,
+                "trial": c.trial,
             }
             for c in verdict.checks
         ],
@@ -77,6 +82,10 @@ def verdict_json(ref: str, verdict: Verdict) -> dict[str, Any]:
             "message": error.message,
             "line": error.line,
             "frames": [{"line": f.line, "text": f.text} for f in error.frames],
+            "operands": [
+                {"expr": o.expr, "dtype": o.dtype, "shape": list(o.shape), "device": o.device}
+                for o in error.operands
+            ],
         },
         "stdout": run.stdout if run else "",
         "stderr": run.stderr if run else "",

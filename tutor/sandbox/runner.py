@@ -123,6 +123,8 @@ class ExceptionInfo:
     frames: tuple[Frame, ...] = ()
     # "raise" when the child saw the learner's own raise statement throw it, else "library"
     origin: str = "library"
+    # For a shape or dtype mismatch: what each tensor on the failing line was.
+    operands: tuple[Operand, ...] = ()
 
     @classmethod
     def from_json(cls, data: Any) -> ExceptionInfo:
@@ -136,6 +138,7 @@ class ExceptionInfo:
             message=fields.text("message", default="", cap=MAX_MESSAGE_TEXT),
             frames=tuple(_frame(f) for f in fields.items("frames", MAX_FRAMES, default=[])),
             origin=_origin(fields),
+            operands=tuple(_operand(o) for o in fields.items("operands", MAX_OPERANDS, default=[])),
         )
 
     def is_a(self, type_name: str) -> bool:
@@ -162,6 +165,33 @@ def _frame(data: Any) -> Frame:
         function=fields.text("function", cap=MAX_NAME),
         text=fields.text("text"),  # the learner's line of code: as long as they wrote it
         column=fields.optional_integer("column"),
+    )
+
+
+@dataclass(frozen=True)
+class Operand:
+    """One tensor on a line that failed: `h @ W`: h is float32[64, 100]."""
+
+    expr: str
+    dtype: str
+    shape: tuple[int, ...]
+    device: str
+
+    def describe(self) -> str:
+        where = "" if self.device == "cpu" else f" on {self.device}"
+        return f"`{self.expr}` is {self.dtype}{list(self.shape)}{where}"
+
+
+MAX_OPERANDS = 8
+
+
+def _operand(data: Any) -> Operand:
+    fields = Fields(data, "an operand")
+    return Operand(
+        expr=fields.text("expr", cap=200),
+        dtype=fields.text("dtype", cap=40),
+        shape=tuple(fields.integers("shape", cap=64, minimum=0)),
+        device=fields.text("device", cap=40),
     )
 
 
@@ -227,6 +257,7 @@ class RunResult:
     trials: list[TrialResult] = field(default_factory=list)  # the hidden trials, 1 to N-1
     # The function under test's result on each input: a value, an EvalError or a TooLarge
     calls: list[Any] | None = None
+    slips: tuple[Slip, ...] = ()  # attributes the code set that torch never reads
 
     @property
     def sandbox_level(self) -> str | None:
@@ -756,10 +787,49 @@ def read_result(result: RunResult, message: Fields, blobs: Blobs, exprs: tuple[s
             raise DecodeError(f"values for {len(unknown)} expressions that were not asked for")
         result.values = {expr: _decode_entry(entry, blobs) for expr, entry in values.data.items()}
     result.structure, result.graph = decode_inspect(message.data.get("inspect"))
+    result.slips = tuple(_slip(s) for s in message.items("slips", cap=MAX_SLIPS, default=[]))
     too_large = [v for v in result.values.values() if isinstance(v, TooLarge)]
     if too_large:
         result.outcome = Outcome.RESULT_TOO_LARGE
         result.detail = too_large[0].message
+
+
+@dataclass(frozen=True)
+class Slip:
+    """An attribute the learner's code set by mistake: `w.requires_gradn = True` does nothing."""
+
+    owner: str  # the name it was reached by: `w`, `model.fc.weight`
+    kind: str  # tensor, module or optimizer
+    attr: str
+    suggest: str  # the attribute (or expression) that was probably meant
+
+    def describe(self) -> str:
+        article = "an" if self.kind[0] in "aeiou" else "a"
+        return (
+            f"you set `{self.owner}.{self.attr}`; did you mean `{self.suggest}`? "
+            f"{self.kind.capitalize()}s accept any attribute, so setting it did nothing "
+            f"({self.owner} is {article} {self.kind})"
+        )
+
+
+MAX_SLIPS = 10
+_IDENTIFIER_PATH = re.compile(r"[A-Za-z_][\w.]*")
+_SUGGESTION = re.compile(r"[\w.()\[\]'\"]+")
+
+
+def _slip(data: Any) -> Slip:
+    """A slip as the child reports it: names only, each checked to be a plain identifier path."""
+    fields = Fields(data, "a slip")
+    kind = fields.text("kind", cap=16)
+    if kind not in ("tensor", "module", "optimizer"):
+        raise DecodeError(f"a slip on a {kind!r}")
+    parts = {k: fields.text(k, cap=200) for k in ("owner", "attr", "suggest")}
+    for key in ("owner", "attr"):
+        if not _IDENTIFIER_PATH.fullmatch(parts[key]):
+            raise DecodeError(f"a slip's {key} that is not a name")
+    if not _SUGGESTION.fullmatch(parts["suggest"]):
+        raise DecodeError("a slip's suggestion that is not an attribute")
+    return Slip(parts["owner"], kind, parts["attr"], parts["suggest"])
 
 
 MAX_INPUT_NAMES = 64  # setup variables a hidden trial reports (the child sends 32)

@@ -107,7 +107,9 @@ def private_mounts(cuda: bool) -> list[str]:
     mount.argtypes += [ctypes.c_char_p]
     missing = []
 
-    def do(source: bytes | None, target: str, fs: bytes | None, flags: int, data: bytes | None):
+    def do(
+        source: bytes | None, target: str, fs: bytes | None, flags: int, data: bytes | None
+    ) -> bool:
         if mount(source, target.encode(), fs, flags, data) != 0:
             missing.append(f"private {target} ({os.strerror(ctypes.get_errno())})")
             return False

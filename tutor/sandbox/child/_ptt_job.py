@@ -17,6 +17,8 @@ from typing import Any
 
 from _ptt_confine import sandbox_level
 from _ptt_inspect import INSPECT_SECONDS, _short_error, inspect_run
+from _ptt_operands import operand_context
+from _ptt_slips import find_slips
 from _ptt_wire import MAX_TEXT, Encoder, FrameWriter, ResultTooLarge
 
 USER_FILENAME = "<your code>"
@@ -60,7 +62,19 @@ def exception_info(exc: BaseException, code: str) -> dict[str, Any]:
         "message": message[:MAX_TEXT],
         "frames": frames,
         "origin": _origin(exc),
+        "operands": _operands(exc, code),
     }
+
+
+def _operands(exc: BaseException, code: str) -> list[dict[str, Any]]:
+    """The tensors on a line that failed with a shape or dtype mismatch (never fails)."""
+    torch = sys.modules.get("torch")
+    if torch is None or not code:
+        return []
+    try:
+        return operand_context(exc, code, torch)
+    except Exception:
+        return []
 
 
 def _origin(exc: BaseException) -> str:
@@ -80,10 +94,15 @@ def _origin(exc: BaseException) -> str:
         return "library"
 
 
-def seed_everything(torch: Any, np: Any, seed: int) -> None:
+def seed_everything(torch: Any, np: Any, seed: int, cuda: bool = False) -> None:
+    """Seed random, numpy and torch (CUDA too on a CUDA run). Not `torch.manual_seed`: before
+    CUDA starts, it queues a lazy CUDA seeding with a formatted stack, about 1 ms a call,
+    and every trial seeds twice."""
     random.seed(seed)
     np.random.seed(seed)
-    torch.manual_seed(seed)  # seeds CUDA too
+    torch.random.default_generator.manual_seed(seed)
+    if cuda:
+        torch.cuda.manual_seed_all(seed)
 
 
 def resolve_device(torch: Any, wanted: str) -> tuple[Any, str | None]:
@@ -149,7 +168,7 @@ class _Job:
         torch = self.torch
         torch.set_grad_enabled(self.grad_enabled)  # what a previous trial's code changed
         torch.set_default_dtype(self.default_dtype)
-        seed_everything(torch, self.np, seed)
+        seed_everything(torch, self.np, seed, self.device.type == "cuda")
         try:
             if self.lib is not None:
                 exec(self.lib, namespace)
@@ -163,7 +182,8 @@ class _Job:
 
     def run_code(self, namespace: dict[str, Any], seed: int) -> dict[str, Any] | None:
         """The learner's code, freshly seeded; its exception as data, or None."""
-        seed_everything(self.torch, self.np, seed)  # an extra torch.rand() cannot shift setup
+        # so that an extra torch.rand() in the learner's code cannot shift setup data
+        seed_everything(self.torch, self.np, seed, self.device.type == "cuda")
         try:
             if isinstance(self.user, BaseException):
                 raise self.user
@@ -343,6 +363,10 @@ def run_job(job: dict[str, Any], out: FrameWriter, torch: Any, np: Any) -> None:
     with _silenced():
         result["values"] = work.evaluate(namespace)
         timings["checks_done"] = clock()
+        try:
+            result["slips"] = find_slips(namespace, torch)
+        except Exception:  # a learner's object may refuse to be looked at: no warning then
+            result["slips"] = []
         if job.get("calls"):
             result["calls"] = work.call(job["calls"], namespace)
             timings["calls_done"] = clock()
