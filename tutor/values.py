@@ -157,9 +157,42 @@ def read_npy(data: bytes | bytearray) -> np.ndarray:
     """A read-only array over `data`, or DecodeError: the header is parsed and checked (dtype
     allowed, shape times item size equal to the bytes present) before anything is allocated."""
     import numpy as np
+
+    shape, fortran, dtype, offset = _npy_header(bytes(memoryview(data)[: _header_end(data)]))
+    count = math.prod(shape)
+    if count * dtype.itemsize != len(data) - offset:
+        raise DecodeError(
+            f"an .npy blob of shape {list(shape)} and dtype {dtype} needs "
+            f"{count * dtype.itemsize} bytes but holds {len(data) - offset}"
+        )
+    array = np.frombuffer(data, dtype=dtype, count=count, offset=offset)
+    array = array.reshape(shape, order="F" if fortran else "C")
+    array.flags.writeable = False
+    return array
+
+
+def _header_end(data: bytes | bytearray) -> int:
+    """Where an .npy header ends, from its length field; DecodeError if that is past the cap."""
+    if len(data) < 12 or bytes(data[:6]) != b"\x93NUMPY":
+        raise DecodeError("an .npy blob without the .npy magic")
+    if data[6] == 1:
+        length, start = int.from_bytes(data[8:10], "little"), 10
+    elif data[6] in (2, 3):
+        length, start = int.from_bytes(data[8:12], "little"), 12
+    else:
+        raise DecodeError(f"an .npy blob of format version {quote((data[6], data[7]))}")
+    if length > MAX_NPY_HEADER:
+        raise DecodeError("an .npy blob with an oversized header")
+    return start + length
+
+
+@functools.lru_cache(maxsize=512)
+def _npy_header(header: bytes) -> tuple[tuple[int, ...], bool, np.dtype[Any], int]:
+    """(shape, fortran order, canonical dtype, data offset) of one header, checked; cached,
+    because a run's blobs repeat a few headers and numpy parses each with literal_eval."""
     from numpy.lib import format as npy
 
-    head = io.BytesIO(bytes(memoryview(data)[: MAX_NPY_HEADER + 16]))
+    head = io.BytesIO(header)
     try:
         version = npy.read_magic(head)
         if version == (1, 0):
@@ -175,20 +208,9 @@ def read_npy(data: bytes | bytearray) -> np.ndarray:
     allowed = _npy_dtypes()
     if dtype.fields is not None or dtype.subdtype is not None or dtype.str not in allowed:
         raise DecodeError(f"an .npy blob of dtype {quote(str(dtype))}, which is not allowed")
-    dtype = allowed[dtype.str]  # the canonical dtype: no metadata, native byte order
     if len(shape) > MAX_DIMS or any(type(d) is not int or d < 0 for d in shape):
         raise DecodeError(f"an .npy blob of shape {quote(shape)}")
-    count = math.prod(shape)
-    offset = head.tell()
-    if count * dtype.itemsize != len(data) - offset:
-        raise DecodeError(
-            f"an .npy blob of shape {list(shape)} and dtype {dtype} needs "
-            f"{count * dtype.itemsize} bytes but holds {len(data) - offset}"
-        )
-    array = np.frombuffer(data, dtype=dtype, count=count, offset=offset)
-    array = array.reshape(shape, order="F" if fortran else "C")
-    array.flags.writeable = False
-    return array
+    return tuple(shape), bool(fortran), allowed[dtype.str], head.tell()
 
 
 @functools.cache
