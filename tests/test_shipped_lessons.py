@@ -34,6 +34,25 @@ def test_pttutor_verify_passes_on_the_shipped_pack(capsys):
     assert summary["lessons"] >= 18 and summary["exercises"] >= 60
     skipped = [r for r in report["results"] if r["result"] == "skipped"]
     assert all("CUDA" in r["message"] for r in skipped)
+    # Every shortcut failed and every alternative passed (else its row would be a problem).
+    variants = [
+        v for r in report["results"] for v in r.get("shortcuts", []) + r.get("alternatives", [])
+    ]
+    assert all(v["ok"] for v in variants)
+    ran = {r["exercise"] for r in report["results"] if r["result"] == "ok"}
+    with_shortcut = {r["exercise"] for r in report["results"] if r.get("shortcuts")}
+    assert ran <= with_shortcut, f"verified without a shortcut: {sorted(ran - with_shortcut)}"
+
+
+def test_every_shipped_exercise_has_a_shortcut_that_verify_proves_fails():
+    pack = load_pack(shipped_lessons_dir())
+    bare = [
+        f"{lesson.id}/{e.id}"
+        for lesson in pack.lessons
+        for e in lesson.exercises
+        if not e.shortcuts
+    ]
+    assert bare == []
 
 
 def test_the_documented_example_is_a_valid_lesson(tmp_path, capsys):
