@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from .compare import Tolerance, compare, compare_literal, describe, short
@@ -17,6 +17,7 @@ from .compare import Tolerance, compare, compare_literal, describe, short
 if TYPE_CHECKING:
     from .explain import Explanation
     from .function_inputs import GeneratedInputs
+    from .predict import Prediction, PredictionResult, Unreadable
 from .rules import Finding, harness_reach, judge_rules, self_raised
 from .sandbox.runner import EvalError, ExceptionInfo, Outcome, RunResult, TooLarge
 from .schema import Check, Exercise
@@ -111,6 +112,7 @@ class Verdict:
     explanation: Explanation | None = None  # why the learner's exception happened, and where
     # to learn the fix (from the error catalogue)
     error: ExceptionInfo | None = None  # an exception in a hidden trial, when that is the news
+    prediction: PredictionResult | None = None  # a predict-first item: prediction and truth
 
     @property
     def passed(self) -> bool:
@@ -566,6 +568,65 @@ def _unusable(value: Any, whose: str) -> str | None:
     if value is _MISSING:
         return f"{whose} produced no value for it"
     return None
+
+
+def check_prediction(exercise: Exercise, prediction: Prediction, snippet: RunResult) -> Verdict:
+    """Judge a predict-first item: the learner's prediction against the snippet's run (the
+    snippet is the lesson's code, so a run that did not finish is never the learner's fault)."""
+    from .predict import Truth, judge
+
+    spec = exercise.predict
+    assert spec is not None
+    if snippet.outcome is not Outcome.COMPLETED:
+        if snippet.outcome in (Outcome.CANCELLED, Outcome.DEVICE_UNAVAILABLE):
+            return _not_completed(snippet)
+        return Verdict(
+            Status.INTERNAL_ERROR,
+            "the task's snippet did not finish, so there is nothing to compare your prediction "
+            "with",
+            notes=[f"snippet run: {snippet.outcome.value}: {snippet.detail}", _LESSON_BUG_NOTE],
+        )
+    value = snippet.values.get(spec.ask, _MISSING)
+    if snippet.exception is not None:
+        truth = Truth(raised=snippet.exception)
+    elif isinstance(value, EvalError):
+        truth = Truth(raised=value.error)
+    elif isinstance(value, TooLarge) or value is _MISSING:
+        why = value.message if isinstance(value, TooLarge) else "the snippet reported no value"
+        return Verdict(
+            Status.INTERNAL_ERROR,
+            f"cannot compare your prediction of {spec.ask}: {why}",
+            notes=[_LESSON_BUG_NOTE],
+        )
+    else:
+        truth = Truth(value=value)
+    result = judge(prediction, truth, ask=spec.ask, explain=spec.explain)
+    check = CheckResult(
+        f"your prediction of {spec.ask}",
+        CheckState.PASSED if result.matched else CheckState.FAILED,
+        result.side_by_side(),
+        (result.detail,) if result.detail else (),
+    )
+    # The snippet's output and views stay (F9, F10 show what it built); its exception is the
+    # truth, not an error in the editor's text, whose line numbers it would not match.
+    shown = replace(snippet, exception=None, slips=())
+    if result.matched:
+        return Verdict(Status.PASSED, "your prediction is right", [check], shown, prediction=result)
+    return Verdict(
+        Status.FAILED, "your prediction is not what happens", [check], shown, prediction=result
+    )
+
+
+def unreadable_prediction(exercise: Exercise, problem: Unreadable) -> Verdict:
+    """The editor holds no prediction that can be read: nothing runs, and the truth stays
+    hidden until there is one."""
+    ask = exercise.predict.ask if exercise.predict is not None else "it"
+    summary = "no prediction yet" if problem.placeholder else "your prediction cannot be read"
+    check = CheckResult(f"your prediction of {ask}", CheckState.FAILED, problem.message)
+    return Verdict(Status.FAILED, summary, [check])
+
+
+_LESSON_BUG_NOTE = f"this is a bug in the lesson, not in your prediction; {REPORT_BUG}"
 
 
 def rule_results(exercise: Exercise, code: str | None) -> list[CheckResult]:

@@ -4,7 +4,8 @@ Both runs go through the same `Runner`, on the same device, with the same seeds:
 seed for trial 0, and for the hidden trials (and a function under test's inputs) seeds drawn
 here, per run, where the learner's code cannot see them coming. Only an exercise with a single
 trial and no function reuses its reference run, cached per exercise content and device.
-Code that reaches into the tutor's machinery is refused before anything runs.
+Code that reaches into the tutor's machinery is refused before anything runs. A predict-first
+item runs only the lesson's snippet: the learner's prediction is read with `ast`, never run.
 """
 
 from __future__ import annotations
@@ -13,8 +14,17 @@ import secrets
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 
-from .checker import Status, Verdict, blocked, check_run, skipped_for_device
+from .checker import (
+    Status,
+    Verdict,
+    blocked,
+    check_prediction,
+    check_run,
+    skipped_for_device,
+    unreadable_prediction,
+)
 from .function_inputs import GeneratedInputs, generate, parameter_names
+from .predict import Unreadable, read_prediction
 from .rules import harness_reach
 from .sandbox.runner import Outcome, RunHandle, Runner, RunRequest, RunResult
 from .schema import Exercise
@@ -27,7 +37,10 @@ def request_for(
     trial_seeds: tuple[int, ...] = (),
     inputs: GeneratedInputs | None = None,
 ) -> RunRequest:
-    exprs = tuple(c.expr for c in exercise.checks if c.expr is not None)
+    if exercise.predict is not None:  # the snippet runs, and the question is asked after it
+        exprs: tuple[str, ...] = (exercise.predict.ask,)
+    else:
+        exprs = tuple(c.expr for c in exercise.checks if c.expr is not None)
     return RunRequest(
         code=code,
         setup=exercise.setup,
@@ -154,6 +167,8 @@ class Grading:
         device = grader._device_for_run()
         if self.exercise.requires == "cuda" and device not in ("cuda", "auto"):
             return skipped_for_device(self.exercise)  # nothing to run: its setup may need CUDA
+        if self.exercise.predict is not None:
+            return self._prediction_verdict(device)
         reach = harness_reach(self.code)
         if reach:
             return blocked(reach)
@@ -190,6 +205,24 @@ class Grading:
             inputs=inputs,
             trials=exercise.trial_count,
         )
+
+    def _prediction_verdict(self, device: str) -> Verdict:
+        """A predict-first item: the editor's text is read, never run; only the lesson's
+        snippet runs (once per exercise and device: it is fixed), to find the truth."""
+        exercise = self.exercise
+        assert exercise.predict is not None
+        prediction = read_prediction(self.code)
+        if isinstance(prediction, Unreadable):
+            return unreadable_prediction(exercise, prediction)
+        grader = self.grader
+        snippet = grader.cached_reference(exercise, device)
+        if snippet is None:
+            snippet = self._run(request_for(exercise, exercise.predict.snippet, device))
+            grader._remember(exercise, device, snippet)
+        completed = snippet.outcome is Outcome.COMPLETED
+        if completed and exercise.requires == "cuda" and snippet.device != "cuda":
+            return skipped_for_device(exercise)
+        return check_prediction(exercise, prediction, snippet)
 
 
 def _reference_failed(learner: RunResult, reference: RunResult) -> Verdict:

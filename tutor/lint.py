@@ -20,6 +20,7 @@ import yaml
 from markdown_it import MarkdownIt
 
 from .loader import ORDER_FILE, lesson_files, line_of, load_pack
+from .predict import Unreadable, read_prediction
 from .rules import harness_reach, judge_rules, names_defined_as_functions, self_raised
 from .schema import Check, Exercise, Lesson
 
@@ -131,6 +132,65 @@ def _lint_exercise(exercise: Exercise, at: _Locator, loc: tuple[object, ...]) ->
     for j, check in enumerate(exercise.checks):
         problems += _lint_check(check, at, (*loc, "checks", j), defined)
     problems += _lint_code_rules(exercise, at, loc)
+    if exercise.predict is not None:
+        problems += _lint_predict(exercise, at, loc)
+    return problems
+
+
+def _lint_predict(exercise: Exercise, at: _Locator, loc: tuple[object, ...]) -> list[LintProblem]:
+    """A predict-first item: the question must name what the snippet defines, and the solution,
+    shortcuts and alternatives must be predictions the tutor can read (a shortcut that cannot be
+    read fails without testing anything)."""
+    spec = exercise.predict
+    assert spec is not None
+    problems: list[LintProblem] = []
+    where = (*loc, "predict")
+    defined = defined_names(exercise.pack_lib, exercise.setup, spec.snippet)
+    if defined is not None:
+        unknown = sorted(free_names(spec.ask) - defined - BUILTIN_NAMES - INJECTED)
+        if unknown:
+            names = ", ".join(repr(n) for n in unknown)
+            problems.append(
+                at.problem(
+                    (*where, "ask"),
+                    f"{names} {'is' if len(unknown) == 1 else 'are'} not defined by the setup or "
+                    "the snippet, so the truth would be a NameError",
+                )
+            )
+    for finding in harness_reach(spec.snippet)[:1]:
+        problems.append(
+            at.problem(
+                (*where, "snippet"),
+                f"{finding} reaches into the tutor's own machinery: it would be blocked",
+            )
+        )
+    problems += _lint_markdown(at, (*where, "explain"), spec.explain)
+    readable: list[tuple[tuple[object, ...], str, str]] = [
+        (("solution",), exercise.solution, "the solution"),
+        *(
+            (("shortcuts", i, "code"), v.code, "this shortcut")
+            for i, v in enumerate(exercise.shortcuts)
+        ),
+        *(
+            (("alternatives", i, "code"), v.code, "this alternative")
+            for i, v in enumerate(exercise.alternatives)
+        ),
+    ]
+    for place, code, what in readable:
+        reading = read_prediction(code)
+        if isinstance(reading, Unreadable):
+            problems.append(
+                at.problem((*loc, *place), f"{what} is not a prediction: {reading.message}")
+            )
+    if not exercise.shortcuts:
+        problems.append(
+            at.problem(
+                loc,
+                "no shortcuts: add a plausible wrong prediction (a wrong mental model) under "
+                "`shortcuts:`, which verify proves fails",
+                warning=True,
+            )
+        )
     return problems
 
 

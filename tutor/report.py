@@ -40,6 +40,10 @@ def _verdict_lines(ref: str, verdict: Verdict) -> str:
         if check.state is CheckState.FAILED and check.explain:
             explain = check.explain.strip().replace("\n", "\n            ")
             lines.append(f"      hint: {explain}")
+    prediction = verdict.prediction
+    if prediction is not None and prediction.explain:  # right or wrong: why it is so
+        explain = prediction.explain.strip().replace("\n", "\n       ")
+        lines.append(f"  why: {explain}")
     lines.extend(f"  note: {n}" for n in verdict.notes)
     run = verdict.run
     if run is not None and run.stdout.strip():
@@ -74,6 +78,7 @@ def verdict_json(ref: str, verdict: Verdict) -> dict[str, Any]:
             for c in verdict.checks
         ],
         "notes": verdict.notes,
+        "prediction": verdict.prediction.to_json() if verdict.prediction else None,
         "explanation": verdict.explanation.to_json() if verdict.explanation else None,
         "error": None
         if error is None

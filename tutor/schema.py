@@ -285,6 +285,42 @@ class Variant(_Strict):
         return _compiled(code)
 
 
+class Predict(_Strict):
+    """A predict-first item: the learner reads `snippet` and predicts what `ask` will be.
+
+    The editor holds the prediction (`prediction = 8.0`), read as a literal and never run; the
+    truth comes from running `snippet` and evaluating `ask` in the sandbox.
+    """
+
+    snippet: str = Field(
+        min_length=1,
+        description="The code the learner reads (shown under the task); it runs in the "
+        "sandbox, after `setup`, to find the truth.",
+    )
+    ask: str = Field(
+        min_length=1,
+        description="One expression evaluated after the snippet, such as x.grad, y.shape or "
+        "z.dtype: what the learner predicts. If the snippet or the expression raises, the truth "
+        "is that exception.",
+    )
+    explain: str = Field(
+        min_length=1,
+        description="Markdown shown with the truth once the learner has predicted, right or "
+        "wrong: why it is what it is.",
+    )
+
+    @field_validator("snippet")
+    @classmethod
+    def _snippet_compiles(cls, code: str) -> str:
+        return _compiled(code)
+
+    @field_validator("ask")
+    @classmethod
+    def _ask_compiles(cls, expr: str) -> str:
+        _expression(expr, "`ask`")
+        return expr
+
+
 class Exercise(_Strict):
     """One task: starter code for the editor, a reference solution, and the checks."""
 
@@ -347,15 +383,56 @@ class Exercise(_Strict):
         description="Correct code written differently, which must pass; `pttutor verify` runs "
         "each one.",
     )
+    predict: Predict | None = Field(
+        default=None,
+        description="A predict-first item instead of code to write: the editor holds a "
+        'prediction (`prediction = 8.0`, `(2, 3)`, `"torch.float32"`, `raises("RuntimeError")`), '
+        "compared with what `ask` is after `snippet` runs. `starter` is a placeholder "
+        "(`prediction = ...`), `solution` the right prediction, `shortcuts` wrong ones.",
+    )
     _pack_lib: str = PrivateAttr(default="")
 
     @model_validator(mode="after")
     def _something_to_check(self) -> Exercise:
+        if self.predict is not None:
+            extra = [
+                name
+                for name, present in (
+                    ("checks", bool(self.checks)),
+                    ("function", self.function is not None),
+                    ("rules", self.rules is not None),
+                )
+                if present
+            ]
+            if extra:
+                raise ValueError(
+                    f"a `predict` item is judged on the prediction alone: remove "
+                    f"{', '.join(f'`{name}`' for name in extra)}"
+                )
+            if self.trials not in (None, 1):
+                raise ValueError("a `predict` item runs its fixed snippet once: `trials` must be 1")
+            return self
         if not self.checks and self.function is None:
             raise ValueError(
-                "an exercise needs at least one check under `checks` (or a `function`)"
+                "an exercise needs at least one check under `checks` (or a `function` or `predict`)"
             )
         return self
+
+    @property
+    def task_text(self) -> str:
+        """The task as the learner sees it: a predict-first item shows its snippet and asks."""
+        if self.predict is None:
+            return self.task
+        snippet = self.predict.snippet.rstrip("\n")
+        fence = "```"
+        while fence in snippet:
+            fence += "`"
+        return (
+            f"{self.task.rstrip()}\n\n**Predict:** what is `{self.predict.ask}` after this "
+            "code runs? Write `prediction = ...` in the editor and run: only this code runs "
+            "(your prediction is read, never run), and you see both side by side.\n\n"
+            f"{fence}python\n{snippet}\n{fence}"
+        )
 
     @property
     def pack_lib(self) -> str:
@@ -410,6 +487,8 @@ class Exercise(_Strict):
                 "lib": self._pack_lib,
                 "trials": self.trial_count,
                 "function": self.function.model_dump() if self.function else None,
+                # only where present, so other exercises keep their fingerprints
+                **({"predict": self.predict.model_dump()} if self.predict else {}),
             },
             sort_keys=True,
         )
