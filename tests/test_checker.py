@@ -42,7 +42,7 @@ def test_matching_values_pass():
     ref = completed({"y": tensor([2.0])})
     verdict = check_run(exercise(), completed({"y": tensor([2.0])}), ref, "cpu")
     assert verdict.status is Status.PASSED
-    assert verdict.summary == "all 1 checks passed"
+    assert verdict.summary == "the check passed"
 
 
 def test_different_values_fail_with_the_difference():
@@ -85,6 +85,18 @@ def test_expected_exceptions_by_type_subclass_and_message():
     assert none.checks[0].message.startswith("your code raised no exception")
 
 
+def test_an_exception_with_an_empty_message_does_not_match_a_pattern():
+    ex = exercise(checks=[{"raises": "RuntimeError", "match": "grad can be implicitly"}])
+    verdict = check_run(ex, completed(exception=error(message="")), completed(), "cpu")
+    assert verdict.status is Status.FAILED
+    assert verdict.checks[0].message == (
+        "raised RuntimeError as expected, but its message '' does not match "
+        "'grad can be implicitly'"
+    )
+    anything = exercise(checks=[{"raises": "RuntimeError"}])  # no `match`: any message will do
+    assert check_run(anything, completed(exception=error(message="")), completed(), "cpu").passed
+
+
 def test_stdout_text_and_regex():
     ex = exercise(checks=[{"stdout": "669706"}, {"stdout": r"tensor\(\[\d", "regex": True}])
     ok = completed(stdout="total 669706\ntensor([1, 2])\n")
@@ -102,6 +114,38 @@ def test_cuda_only_checks_are_skipped_with_a_note_on_cpu():
     assert verdict.status is Status.PASSED
     assert verdict.checks[1].state is CheckState.SKIPPED
     assert "needs a CUDA GPU" in verdict.notes[0]
+
+
+def test_an_exercise_whose_checks_all_need_cuda_is_skipped_on_cpu_not_passed():
+    ex = exercise(
+        checks=[{"expr": "y.is_cuda", "requires": "cuda"}, {"expr": "y", "requires": "cuda"}]
+    )
+    ref = completed({"y": tensor([2.0]), "y.is_cuda": True})
+    verdict = check_run(ex, completed({"y": tensor([2.0]), "y.is_cuda": False}), ref, "cpu")
+    assert verdict.status is Status.SKIPPED and not verdict.passed
+    assert verdict.summary == "every check needs a CUDA GPU"
+    assert [c.state for c in verdict.checks] == [CheckState.SKIPPED, CheckState.SKIPPED]
+    assert len(verdict.notes) == 2
+    on_cuda = completed({"y": tensor([2.0], device="cuda"), "y.is_cuda": True}, device="cuda")
+    cuda_ref = completed({"y": tensor([2.0], device="cuda"), "y.is_cuda": True}, device="cuda")
+    assert check_run(ex, on_cuda, cuda_ref, "cuda").status is Status.PASSED
+
+
+def test_a_checks_tolerances_reach_the_comparison_unswapped():
+    ref = completed({"y": tensor([100.0, 0.0])})
+    learner = completed({"y": tensor([105.0, 0.05])})
+    relative = exercise(checks=[{"expr": "y", "rtol": 0.1, "atol": 0.0}])
+    [check] = check_run(relative, learner, ref, "cpu").checks
+    assert check.state is CheckState.FAILED
+    assert "values differ at 1 of 2 elements" in check.message and "at [1]" in check.message
+    absolute = exercise(checks=[{"expr": "y", "rtol": 0.0, "atol": 0.1}])
+    [check] = check_run(absolute, learner, ref, "cpu").checks
+    assert check.state is CheckState.FAILED
+    assert "values differ at 1 of 2 elements" in check.message and "at [0]" in check.message
+    assert check.tensor_report is not None and check.tensor_report.differs == ((True, False),)
+    literal = exercise(checks=[{"expr": "y", "expect": [100.0, 0.0], "rtol": 0.0, "atol": 0.1}])
+    [check] = check_run(literal, learner, None, "cpu").checks
+    assert check.tensor_report is not None and check.tensor_report.differs == ((True, False),)
 
 
 def test_literal_expectations_do_not_need_the_reference():

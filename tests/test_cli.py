@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import ctypes
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -35,6 +38,10 @@ def test_list_prints_ids_titles_and_counts(capsys, pack):
         "exercises": 2,
         "done": 0,
         "state": "new",
+        "exercise_list": [
+            {"id": "mini/double", "title": "Double it", "state": "new"},
+            {"id": "mini/boom", "title": "See an error", "state": "new"},
+        ],
     }
 
 
@@ -98,6 +105,7 @@ def test_verify_proves_solutions_pass_and_starters_fail(capsys, pack):
     assert code == 0, out
     assert "✓ mini/double" in out and "✓ mini/boom" in out
     assert "2 ok, 0 problems" in out
+    assert "verify: 1 lesson, 2 exercises on " in out  # plurals that read right
 
 
 def test_verify_catches_a_starter_that_already_passes(capsys, write_pack):
@@ -110,12 +118,45 @@ def test_verify_catches_a_starter_that_already_passes(capsys, write_pack):
     assert report["results"][0]["message"] == "the starter code already passes"
 
 
-def test_doctor_reports_the_interpreter_and_sandbox(capsys):
+def kernel_landlock_abi() -> int:
+    """The Landlock ABI this kernel offers, asked directly (0 where there is none)."""
+    if not sys.platform.startswith("linux"):
+        return 0
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.syscall.restype = ctypes.c_long
+    create_ruleset, version_flag = 444, 1  # the same syscall number on every architecture
+    abi = libc.syscall(create_ruleset, None, ctypes.c_size_t(0), ctypes.c_uint32(version_flag))
+    return max(int(abi), 0)
+
+
+def kernel_allows_user_namespaces() -> bool:
+    """Whether an unprivileged process may unshare a user and network namespace, asked in a
+    fresh single-threaded interpreter (unshare refuses threaded processes)."""
+    probe = (
+        "import ctypes, sys\n"
+        "libc = ctypes.CDLL(None, use_errno=True)\n"
+        "sys.exit(0 if libc.unshare(0x10000000 | 0x40000000) == 0 else 1)\n"
+    )
+    return subprocess.run([sys.executable, "-I", "-c", probe], check=False).returncode == 0
+
+
+def test_doctor_reports_the_sandbox_level_this_kernel_allows(capsys, monkeypatch):
+    # TCP blocking needs Landlock ABI 4 and signal scoping ABI 6, and "full" also needs
+    # namespaces (a run's own network, /tmp and processes).
+    abi = kernel_landlock_abi()
+    full = abi >= 6 and kernel_allows_user_namespaces()
+    level = "full" if full else "partial" if abi >= 1 else "none"
+    monkeypatch.setenv("COLUMNS", "100")  # a terminal big enough, whatever runs the tests
+    monkeypatch.setenv("LINES", "40")
     code, out, _ = run(capsys, "doctor", "--json")
     findings = {f["topic"]: f for f in json.loads(out)["findings"]}
     assert findings["torch"]["value"]
-    assert findings["sandbox"]["value"].split()[0] in ("full", "partial", "none")
-    assert code == (0 if all(f["ok"] for f in findings.values()) else 1)
+    sandbox = findings["sandbox"]
+    assert sandbox["value"].startswith(f"{level} (Landlock ABI {abi})"), sandbox
+    assert sandbox["ok"] is (level == "full")
+    not_ok = [topic for topic, finding in findings.items() if not finding["ok"]]
+    assert not_ok == ([] if level == "full" else ["sandbox"])
+    assert code == (0 if level == "full" else 1)
 
 
 def test_doctor_explains_an_interpreter_without_torch(capsys, tmp_path):

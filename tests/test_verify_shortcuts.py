@@ -128,7 +128,7 @@ def test_verify_reports_shortcuts_that_fail_and_alternatives_that_pass(capsys, w
             "why": "hard-coded",
             "status": "failed",
             "ok": True,
-            "summary": "1 of 1 checks failed",
+            "summary": "1 of 1 check failed",
             "failed": ["y"],
         }
     ]
@@ -145,7 +145,7 @@ def test_a_shortcut_that_passes_or_an_alternative_that_fails_is_a_problem(capsys
     assert (
         "✗ mini/double" in out
         and "shortcut 1 (not a shortcut at all) passes; it must fail" in out
-        and "alternative 1 (a wrong one) does not pass: 1 of 1 checks failed (y)" in out
+        and "alternative 1 (a wrong one) does not pass: 1 of 1 check failed (y)" in out
     )
 
 

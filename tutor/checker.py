@@ -195,7 +195,7 @@ def check_run(
         explanation = _explain(learner.exception) if learner.exception else None
         return Verdict(
             Status.FAILED,
-            f"{len(failed)} of {total} checks failed",
+            f"{len(failed)} of {total} {_checks(total)} failed",
             results,
             learner,
             notes,
@@ -203,7 +203,8 @@ def check_run(
         )
     if not ran:
         return Verdict(Status.SKIPPED, "every check needs a CUDA GPU", results, learner, notes)
-    return Verdict(Status.PASSED, f"all {len(ran)} checks passed", results, learner, notes)
+    summary = "the check passed" if len(ran) == 1 else f"all {len(ran)} checks passed"
+    return Verdict(Status.PASSED, summary, results, learner, notes)
 
 
 def _hidden_error(learner: RunResult, trials: int) -> tuple[int, ExceptionInfo] | None:
@@ -225,6 +226,10 @@ def _did_not_run(exercise: Exercise, learner: RunResult, error: ExceptionInfo) -
     ]
     summary = f"Your code did not run: {error.type}{where}"
     return Verdict(Status.ERROR, summary, checks, learner, [], _explain(error))
+
+
+def _checks(count: int) -> str:
+    return "check" if count == 1 else "checks"
 
 
 _OUT_OF_MEMORY = re.compile(r"can't allocate memory|not enough memory|out of memory", re.I)

@@ -13,9 +13,11 @@ import os
 import shutil
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from . import __version__
 from .checker import CheckState, Status, Verdict
@@ -74,20 +76,27 @@ def build_parser() -> argparse.ArgumentParser:
     _common(parser, suppress=False)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    p = sub.add_parser("list", help="list the lessons and your progress")
+    p = sub.add_parser("list", help="list the lessons and your progress, or a lesson's exercises")
     _common(p, suppress=True)
+    p.add_argument(
+        "lesson", nargs="?", metavar="LESSON", help="list this lesson's exercise ids and states"
+    )
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
     p = sub.add_parser("doctor", help="what this installation can do, and fixes to try")
     _common(p, suppress=True)
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
-    p = sub.add_parser("check", help="check a file against an exercise, without the app")
+    p = sub.add_parser("check", help="check files against exercises, without the app")
     _common(p, suppress=True)
     p.add_argument(
-        "ref", metavar="LESSON[/EXERCISE]", help="the exercise (a lesson's first if omitted)"
+        "refs",
+        nargs="+",
+        metavar="LESSON[/EXERCISE][=FILE]",
+        help="the exercise to check --file against (a lesson's first if omitted); or several "
+        "LESSON/EXERCISE=FILE pairs, checked through one sandbox pool",
     )
-    p.add_argument("--file", type=Path, required=True, metavar="PATH", help="the code to check")
+    p.add_argument("--file", type=Path, metavar="PATH", help="the code to check (one exercise)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
     p = sub.add_parser(
@@ -111,6 +120,7 @@ def _authoring_parsers(sub: Any) -> None:
 
     p = sub.add_parser("schema", help="print the lesson format as JSON Schema, for editors")
     _common(p, suppress=True)
+    p.add_argument("--pack", action="store_true", help="the format of pack.yaml instead")
 
     p = sub.add_parser("grade", help="check a directory of solution files, for CI")
     _common(p, suppress=True)
@@ -202,9 +212,10 @@ def _python_and_source(args: argparse.Namespace) -> tuple[str, str]:
     return str(python), source
 
 
-def _grader(args: argparse.Namespace) -> Grader:
-    # Two spares: the reference and the learner's code run side by side from one torch import.
-    runner = WarmRunner(_python(args), spares=2)
+def _grader(args: argparse.Namespace, checks_at_once: int = 1) -> Grader:
+    # Two spares a check: the reference and the learner's code run side by side from one torch
+    # import.
+    runner = WarmRunner(_python(args), spares=2 * checks_at_once)
     # Fail early, in one line, where the interpreter has no usable torch: otherwise every
     # exercise would fail with the same error. With the pool it costs nothing extra: the zygote
     # that answers is the one the runs fork from.
@@ -221,11 +232,39 @@ def _grader(args: argparse.Namespace) -> Grader:
     return Grader(runner, device=args.device)
 
 
+def plural(count: int, word: str, words: str | None = None) -> str:
+    """`1 lesson`, `2 lessons`, `0 problems`."""
+    return f"{count} {word if count == 1 else (words or word + 's')}"
+
+
+def _progress() -> Progress:
+    """The learner's progress; a damaged file moved aside is said in one line on stderr."""
+    progress = Progress.load(data_dir())
+    for message in progress.messages:
+        print(f"pttutor: {' '.join(message.split())}", file=sys.stderr)
+    return progress
+
+
+def _exercise_state(progress: Progress, lesson: Lesson, exercise: Exercise) -> str:
+    """'done', 'started' (edited, run, a hint or the solution seen) or 'new'."""
+    state = progress.peek(f"{lesson.id}/{exercise.id}")
+    if state is not None and state.done:
+        return "done"
+    return "started" if state is not None and state.touched else "new"
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     pack = _pack(args)
-    progress = Progress.load(data_dir())
+    lessons = pack.lessons
+    if args.lesson:
+        try:
+            lesson, _ = pack.resolve(args.lesson)
+        except UnknownId as exc:
+            raise UsageError(str(exc)) from None
+        lessons = [lesson]
+    progress = _progress()
     rows: list[dict[str, Any]] = []
-    for lesson in pack.lessons:
+    for lesson in lessons:
         done = sum(progress.is_done(lesson, e) for e in lesson.exercises)
         rows.append(
             {
@@ -234,20 +273,39 @@ def cmd_list(args: argparse.Namespace) -> int:
                 "exercises": len(lesson.exercises),
                 "done": done,
                 "state": progress.lesson_state(lesson),
+                "exercise_list": [
+                    {
+                        "id": f"{lesson.id}/{exercise.id}",
+                        "title": exercise.title,
+                        "state": _exercise_state(progress, lesson, exercise),
+                    }
+                    for exercise in lesson.exercises
+                ],
             }
         )
     if args.json:
         print(json.dumps({"lessons": rows}, indent=2))
         return 0
-    width = max(len(r["id"]) for r in rows)
     marks = {"done": "✓", "started": "…", "new": " "}
+    if args.lesson:
+        row = rows[0]
+        print(
+            f"{row['title']} ({row['id']}): {row['done']} of "
+            f"{plural(row['exercises'], 'exercise')} done"
+        )
+        width = max(len(e["id"]) for e in row["exercise_list"])
+        for item in row["exercise_list"]:
+            print(f"{marks[item['state']]} {item['id']:<{width}}  {item['title']}")
+        return 0
+    width = max(len(r["id"]) for r in rows)
     for row in rows:
         print(
             f"{marks[row['state']]} {row['id']:<{width}}  {row['title']}  "
-            f"({row['done']}/{row['exercises']} exercises)"
+            f"({row['done']}/{plural(row['exercises'], 'exercise')})"
         )
     done, total = progress.counts(pack)
-    print(f"\n{done} of {total} exercises done")
+    print(f"\n{done} of {plural(total, 'exercise')} done")
+    print("`pttutor list LESSON` lists a lesson's exercise ids (for `pttutor check`).")
     return 0
 
 
@@ -265,7 +323,7 @@ def cmd_reset(args: argparse.Namespace) -> int:
 
     if bool(args.target) == args.all:
         raise UsageError("name what to reset (LESSON or LESSON/EXERCISE), or use --all")
-    progress = Progress.load(data_dir())
+    progress = Progress.load(data_dir())  # reset_command says what loading moved aside
     if args.all:
         return reset.reset_command(progress, reset.scope_everything(progress), yes=args.yes)
     try:
@@ -287,50 +345,124 @@ def _resolve(pack: LessonPack, ref: str) -> tuple[Lesson, Exercise]:
     return lesson, exercise or lesson.exercises[0]
 
 
+@dataclass(frozen=True)
+class _CheckItem:
+    ref: str  # lesson/exercise, resolved
+    exercise: Exercise
+    file: Path
+    code: str
+
+
+def _check_items(pack: LessonPack, args: argparse.Namespace) -> list[_CheckItem]:
+    """`REF --file PATH`, or `REF=PATH ...`: every id resolved and every file read before
+    anything runs, so bad input costs no sandbox start."""
+    if args.file is not None:
+        if len(args.refs) != 1 or "=" in args.refs[0]:
+            raise UsageError(
+                "--file goes with one LESSON/EXERCISE; to check several files, "
+                "give LESSON/EXERCISE=FILE pairs instead"
+            )
+        pairs = [(args.refs[0], args.file)]
+    else:
+        pairs = []
+        for item in args.refs:
+            ref, _, file = item.partition("=")
+            if not ref or not file:
+                raise UsageError(
+                    f"{item}: give LESSON/EXERCISE=FILE pairs, or one LESSON/EXERCISE --file FILE"
+                )
+            pairs.append((ref, Path(file)))
+    items = []
+    for ref, path in pairs:
+        lesson, exercise = _resolve(pack, ref)
+        try:
+            code = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UsageError(f"cannot read {path}: {exc}") from None
+        items.append(_CheckItem(f"{lesson.id}/{exercise.id}", exercise, path, code))
+    return items
+
+
 def cmd_check(args: argparse.Namespace) -> int:
-    pack = _pack(args)
-    lesson, exercise = _resolve(pack, args.ref)
+    """One file (`--file`), or several `REF=FILE` pairs through one pool, two at a time.
+    Exit 0 only if every file passes; 2 if a device was unavailable; else 1."""
+    items = _check_items(_pack(args), args)
+    workers = min(CHECKS_AT_ONCE, len(items))
+    grader = _grader(args, checks_at_once=workers)
+    verdicts: list[Verdict] = []
     try:
-        code = args.file.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"cannot read {args.file}: {exc}") from None
-    grader = _grader(args)
-    try:
-        verdict = grader.grade(exercise, code)
+        for item, verdict in zip(
+            items,
+            _in_order(lambda i: grader.grade(i.exercise, i.code), items, workers),
+            strict=True,
+        ):
+            verdicts.append(verdict)
+            if args.file is not None:  # the one-file form: its output is as it always was
+                if args.json:
+                    print(json.dumps(verdict_json(item.ref, verdict), indent=2))
+                else:
+                    print(verdict_text(item.ref, verdict))
+            elif not args.json:
+                print(verdict_text(f"{item.ref} [{item.file}]", verdict) + "\n", flush=True)
     finally:
         grader.close()
-    ref = f"{lesson.id}/{exercise.id}"
-    if args.json:
-        print(json.dumps(verdict_json(ref, verdict), indent=2))
-    else:
-        print(verdict_text(ref, verdict))
-    if verdict.status is Status.PASSED:
+    if args.file is None:
+        if args.json:
+            rows = [
+                {**verdict_json(item.ref, verdict), "file": str(item.file)}
+                for item, verdict in zip(items, verdicts, strict=True)
+            ]
+            print(json.dumps(rows, indent=2))
+        else:
+            passed = sum(v.status is Status.PASSED for v in verdicts)
+            print(f"check: {passed}/{plural(len(verdicts), 'file')} passed")
+    if all(v.status is Status.PASSED for v in verdicts):
         return 0
-    return 2 if verdict.status is Status.DEVICE_UNAVAILABLE else 1
+    return 2 if any(v.status is Status.DEVICE_UNAVAILABLE for v in verdicts) else 1
+
+
+CHECKS_AT_ONCE = 2  # checks run side by side (each runs the reference and the code at once)
+
+_T = TypeVar("_T")
+_R = TypeVar("_R")
+
+
+def _in_order(work: Callable[[_T], _R], items: Sequence[_T], workers: int) -> Iterator[_R]:
+    """`work(item)` for every item, up to `workers` at a time, yielded in the items' order
+    (each as soon as it and every item before it are done), so output stays stable. The
+    Grader is thread-safe; the pool's spares are shared by all."""
+    if workers <= 1:
+        yield from map(work, items)
+        return
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="pttutor-check")
+    try:
+        futures = [pool.submit(work, item) for item in items]
+        for future in futures:
+            yield future.result()
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
     pack = _pack(args)
     selected = _selected(pack, args.only)
-    grader = _grader(args)
+    workers = min(CHECKS_AT_ONCE, len(selected))
+    grader = _grader(args, checks_at_once=workers)
     rows: list[dict[str, Any]] = []
     started = time.monotonic()
     try:
-        for lesson, exercise in selected:
-            ref = f"{lesson.id}/{exercise.id}"
-            t0 = time.monotonic()
-            solution = grader.grade(exercise, exercise.solution)
-            starter = grader.grade(exercise, exercise.starter)
-            row = _verify_row(ref, solution, starter, time.monotonic() - t0)
+        # Exercises side by side over the pool's spares; rows print in the pack's order.
+        for row in _in_order(lambda pair: _verify_exercise(grader, *pair), selected, workers):
             rows.append(row)
             if not args.json:
                 mark = {"ok": "✓", "skipped": "-", "problem": "✗"}[row["result"]]
-                print(f"{mark} {ref:<40} {row['message']} ({row['seconds']:.1f} s)", flush=True)
+                line = f"{mark} {row['exercise']:<40} {row['message']} ({row['seconds']:.1f} s)"
+                print(inert(line), flush=True)  # messages quote the runs' errors
     finally:
         grader.close()
     problems = [r for r in rows if r["result"] == "problem"]
     skipped = [r for r in rows if r["result"] == "skipped"]
-    summary = {
+    summary: dict[str, Any] = {
         "exercises": len(rows),
         "ok": len(rows) - len(problems) - len(skipped),
         "problems": len(problems),
@@ -344,11 +476,25 @@ def cmd_verify(args: argparse.Namespace) -> int:
         print(json.dumps({"summary": summary, "results": rows}, indent=2))
     else:
         print(
-            f"\nverify: {summary['lessons']} lessons, {summary['exercises']} exercises on "
-            f"{summary['device']}: {summary['ok']} ok, {summary['problems']} problems, "
+            f"\nverify: {plural(summary['lessons'], 'lesson')}, "
+            f"{plural(summary['exercises'], 'exercise')} on {summary['device']}: "
+            f"{summary['ok']} ok, {plural(summary['problems'], 'problem')}, "
             f"{summary['skipped']} skipped ({summary['seconds']} s)"
         )
     return 1 if problems or pack.problems else 0
+
+
+def _verify_exercise(grader: Grader, lesson: Lesson, exercise: Exercise) -> dict[str, Any]:
+    """One verify row: the solution passes, the starter fails, shortcuts and alternatives go
+    the right way. Runs in a worker thread (the Grader is thread-safe)."""
+    ref = f"{lesson.id}/{exercise.id}"
+    t0 = time.monotonic()
+    solution = grader.grade(exercise, exercise.solution)
+    starter = grader.grade(exercise, exercise.starter)
+    shortcuts, alternatives = _verify_variants(grader, exercise, solution)
+    row = _verify_row(ref, solution, starter, time.monotonic() - t0)
+    _judge_variants(row, shortcuts, alternatives)
+    return row
 
 
 def _selected(pack: LessonPack, only: Sequence[str]) -> list[tuple[Lesson, Exercise]]:
@@ -362,6 +508,59 @@ def _selected(pack: LessonPack, only: Sequence[str]) -> list[tuple[Lesson, Exerc
             raise UsageError(str(exc)) from None
         chosen.extend((lesson, e) for e in ([exercise] if exercise else lesson.exercises))
     return chosen
+
+
+def _verify_variants(
+    grader: Grader, exercise: Exercise, solution: Verdict
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Run the exercise's shortcuts (each must fail) and alternatives (each must pass), once
+    the solution passes: otherwise they prove nothing."""
+    if solution.status is not Status.PASSED:
+        return [], []
+
+    def run(code: str, why: str, must_pass: bool) -> dict[str, Any]:
+        verdict = grader.grade(exercise, code)
+        passed = verdict.status is Status.PASSED
+        checked = verdict.status not in (Status.INTERNAL_ERROR, Status.CANCELLED)
+        return {
+            "why": why,
+            "status": verdict.status.value,
+            "ok": checked and passed == must_pass,
+            "summary": verdict.summary,
+            "failed": [c.label for c in verdict.checks if c.state is CheckState.FAILED],
+        }
+
+    shortcuts = [run(v.code, v.why, False) for v in exercise.shortcuts]
+    alternatives = [run(v.code, v.why, True) for v in exercise.alternatives]
+    return shortcuts, alternatives
+
+
+def _judge_variants(
+    row: dict[str, Any], shortcuts: list[dict[str, Any]], alternatives: list[dict[str, Any]]
+) -> None:
+    """Add the shortcuts' and alternatives' results to a verify row; any that went the wrong
+    way makes the row a problem."""
+    row["shortcuts"], row["alternatives"] = shortcuts, alternatives
+    if row["result"] != "ok":
+        return
+    wrong = [
+        f"shortcut {i} ({s['why']}) passes; it must fail"
+        if s["status"] == Status.PASSED.value
+        else f"shortcut {i} ({s['why']}) could not be checked: {s['summary']}"
+        for i, s in enumerate(shortcuts, 1)
+        if not s["ok"]
+    ]
+    wrong += [
+        f"alternative {i} ({a['why']}) does not pass: {a['summary']}"
+        + (f" ({', '.join(a['failed'])})" if a["failed"] else "")
+        for i, a in enumerate(alternatives, 1)
+        if not a["ok"]
+    ]
+    if wrong:
+        row.update(result="problem", message="; ".join(wrong))
+    elif shortcuts or alternatives:
+        counts = f"shortcuts fail ({len(shortcuts)}), alternatives pass ({len(alternatives)})"
+        row["message"] += f", {counts}"
 
 
 def _verify_row(ref: str, solution: Verdict, starter: Verdict, seconds: float) -> dict[str, Any]:
@@ -400,7 +599,8 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     else:
         width = max(len(f.topic) for f in findings)
         for finding in findings:
-            print(f"{'✓' if finding.ok else '✗'} {finding.topic:<{width}}  {finding.value}")
+            # Values quote the sandbox interpreter (its stderr, its report): made inert.
+            print(inert(f"{'✓' if finding.ok else '✗'} {finding.topic:<{width}}  {finding.value}"))
             if finding.fix:
                 print(f"  {'':<{width}}  → {finding.fix}")
     return 0 if all(f.ok for f in findings) else 1
@@ -455,9 +655,9 @@ def cmd_lint(args: argparse.Namespace) -> int:
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
-    from .schema import lesson_json_schema
+    from .schema import lesson_json_schema, pack_json_schema
 
-    print(json.dumps(lesson_json_schema(), indent=2))
+    print(json.dumps(pack_json_schema() if args.pack else lesson_json_schema(), indent=2))
     return 0
 
 
@@ -477,7 +677,8 @@ def cmd_grade(args: argparse.Namespace) -> int:
     except GradeInputError as exc:
         raise UsageError(str(exc)) from None
     for path, why in submissions.unmatched:
-        print(f"pttutor: grade: ignoring {path}: {why}", file=sys.stderr)
+        # File names are the students' own text: made inert like everything they wrote.
+        print(inert(f"pttutor: grade: ignoring {path}: {why}"), file=sys.stderr)
     grader = _grader(args)
     try:
         rows = grade_submissions(grader, selected, submissions.files)

@@ -152,7 +152,11 @@ def _lessons_finding(lessons_dir: Path) -> Finding:
     if not lessons_dir.is_dir():
         return Finding("lessons", f"{lessons_dir} (not found)", False, "pass --lessons DIR")
     pack = load_pack(lessons_dir)
-    value = f"{lessons_dir} ({len(pack.lessons)} lessons, {len(pack.exercises())} exercises)"
+    lessons, exercises = len(pack.lessons), len(pack.exercises())
+    value = (
+        f"{lessons_dir} ({lessons} lesson{'' if lessons == 1 else 's'}, "
+        f"{exercises} exercise{'' if exercises == 1 else 's'})"
+    )
     if not pack.problems:
         return Finding("lessons", value)
     return Finding(

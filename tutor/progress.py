@@ -95,12 +95,49 @@ class ExerciseState:
         )
 
 
+@dataclass(frozen=True)
+class Resume:
+    """Where the learner was in the exercise `last` names: the editor's cursor and the scroll
+    positions of the editor and the lesson text, so a restart reopens exactly there."""
+
+    exercise: str
+    cursor: tuple[int, int] = (0, 0)
+    editor_scroll: int = 0
+    lesson_scroll: int = 0
+
+    @classmethod
+    def from_json(cls, data: object) -> Resume | None:
+        """None for anything malformed: a lost cursor position is not worth refusing the file."""
+        if not isinstance(data, dict) or not isinstance(data.get("exercise"), str):
+            return None
+        cursor = data.get("cursor", [0, 0])
+        editor, lesson = data.get("editor_scroll", 0), data.get("lesson_scroll", 0)
+        if not isinstance(cursor, list) or len(cursor) != 2:
+            return None
+        if not all(_fits(n, _INT) and n >= 0 for n in (*cursor, editor, lesson)):
+            return None
+        return cls(data["exercise"], (cursor[0], cursor[1]), editor, lesson)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "exercise": self.exercise,
+            "cursor": list(self.cursor),
+            "editor_scroll": self.editor_scroll,
+            "lesson_scroll": self.lesson_scroll,
+        }
+
+
+DEVICES = ("auto", "cpu", "cuda")
+
+
 @dataclass
 class Progress:
     path: Path
     exercises: dict[str, ExerciseState] = field(default_factory=dict)
     last: str | None = None
     theme: str | None = None  # the learner's Textual theme, if they picked one
+    device: str | None = None  # the device the learner last switched to in the app
+    resume: Resume | None = None  # where in `last` the learner was
     messages: list[str] = field(default_factory=list)  # what happened while loading
     blocked: str | None = None  # why save() refuses: a bad file could not be moved aside
 
@@ -151,11 +188,16 @@ class Progress:
         last, theme = data.get("last"), data.get("theme")
         self.last = last if isinstance(last, str) else None
         self.theme = theme if isinstance(theme, str) else None
+        device = data.get("device")
+        self.device = device if device in DEVICES else None
+        self.resume = Resume.from_json(data.get("resume"))
 
     def _clear(self) -> None:
         self.exercises = {}
         self.last = None
         self.theme = None
+        self.device = None
+        self.resume = None
 
     def _free_name(self, label: str = "") -> Path:
         """`progress.json.<stamp>[.label].bak`, numbered if that name is taken."""
@@ -199,6 +241,10 @@ class Progress:
         data: dict[str, Any] = {"version": FORMAT_VERSION, "last": self.last}
         if self.theme is not None:
             data["theme"] = self.theme
+        if self.device is not None:
+            data["device"] = self.device
+        if self.resume is not None:
+            data["resume"] = self.resume.to_json()
         data["exercises"] = {k: asdict(v) for k, v in sorted(self.exercises.items())}
         return data
 

@@ -2,7 +2,11 @@
 
 Seeing the answer too early takes the exercise away, so the rule is: after a pass, freely (to
 compare); before one, only after `FAILED_RUNS_TO_UNLOCK` failed runs and a confirmation. Once
-seen, it stays open. Kept here, without any widget, so the rule is one testable function.
+seen, it stays open. A failed run is one that says something about the answer: checks that
+failed, or an error in the learner's code. A timeout, a memory or output limit, a crash, the
+sandbox saying no or a cancel only say the experiment went too far, so an infinite loop run
+twice does not open the answer. Kept here, without any widget, so the rules are testable
+functions.
 """
 
 from __future__ import annotations
@@ -11,9 +15,18 @@ import difflib
 from dataclasses import dataclass
 from enum import Enum
 
+from .checker import Status
 from .progress import ExerciseState
 
 FAILED_RUNS_TO_UNLOCK = 2
+
+# The outcomes that count towards FAILED_RUNS_TO_UNLOCK (a pass counts as done instead).
+ATTEMPTS = frozenset({Status.FAILED, Status.ERROR})
+
+
+def counts_as_attempt(status: Status) -> bool:
+    """True when a run with this outcome judged the learner's answer (passed or not)."""
+    return status is Status.PASSED or status in ATTEMPTS
 
 
 class Access(Enum):
@@ -34,7 +47,8 @@ class SolutionAccess:
     def locked_message(self, hint_key: str) -> str:
         return (
             f"The solution opens once your code passes, or after {FAILED_RUNS_TO_UNLOCK} failed "
-            f"runs ({self.runs_to_go} more to go). A hint ({hint_key}) may be all you need."
+            f"runs ({self.runs_to_go} more to go). A hint ({hint_key}) may be all you need. "
+            "(A timeout, or a memory or output limit, does not count as a failed run.)"
         )
 
 

@@ -85,11 +85,11 @@ intro: |
 exercises:
   - id: raise
     title: Raise one
-    task: Raise a `ValueError`.
+    task: Make `int` raise a `ValueError`.
     starter: |
       pass
     solution: |
-      raise ValueError("bad")
+      int("bad")
     checks:
       - raises: ValueError
 """,
@@ -122,8 +122,8 @@ def _exception(exc: BaseException, code: str) -> ExceptionInfo:
     )
 
 
-def execute(request: RunRequest) -> RunResult:
-    """Run `request` like the sandbox child would, in-process, without torch."""
+def _run_once(request: RunRequest) -> tuple[str, ExceptionInfo | None, dict[str, Any]]:
+    """Setup, the code and the check expressions in a fresh namespace: (stdout, error, values)."""
     out = io.StringIO()
     namespace: dict[str, Any] = {
         "__name__": "__main__",
@@ -142,15 +142,30 @@ def execute(request: RunRequest) -> RunResult:
             values[expr] = eval(expr, namespace)
         except Exception as exc:
             values[expr] = EvalError(_exception(exc, expr))
-    return RunResult(
+    return out.getvalue(), exception, values
+
+
+def execute(request: RunRequest) -> RunResult:
+    """Run `request` like the sandbox child would, in-process, without torch: the task's own
+    run, then each hidden trial the request asks for (the same code, run again)."""
+    stdout, exception, values = _run_once(request)
+    result = RunResult(
         Outcome.COMPLETED,
-        stdout=out.getvalue(),
+        stdout=stdout,
         exception=exception,
         values=values,
         device="cpu" if request.device == "auto" else request.device,
         torch_version="fake",
         wall_seconds=0.5,
     )
+    seeds = getattr(request, "trial_seeds", ())
+    if seeds:
+        from tutor.sandbox.runner import TrialResult
+
+        for index, seed in enumerate(seeds, start=1):
+            out, error, got = _run_once(request)
+            result.trials.append(TrialResult(index, seed, error, got, out))
+    return result
 
 
 class FakeHandle(RunHandle):

@@ -8,7 +8,7 @@ import sys
 import threading
 from pathlib import Path
 
-from textual.widgets import Collapsible, TextArea
+from textual.widgets import TextArea
 
 from tutor.loader import load_pack
 from tutor.ui.app import TutorApp
@@ -94,7 +94,7 @@ async def test_ctrl_r_in_the_editor_runs_and_passes(make_app) -> None:  # type: 
         assert "Passed" in plain
         assert "Next: Add two" in plain
         assert "last run: passed" in app.status_bar.run_state
-        assert any("passed" in s for s in app.said)
+        assert not any("passed" in s for s in app.said)  # on screen already: no toast
         assert app.session.is_done(app.position)  # type: ignore[arg-type]
 
 
@@ -114,7 +114,7 @@ async def test_failing_check_shows_message_and_explain(make_app) -> None:  # typ
         set_code(app, "x = 5\n")
         await run_and_wait(pilot, app)
         plain = app.results.plain
-        assert "Not yet: some checks failed" in plain
+        assert plain.startswith("✗ Not yet: 1 of 1 check failed\n✗ x: expected 3, got 5")
         assert "✗ x: expected 3, got 5" in plain
         assert "Three is 1 + 2." in plain  # the author's explain
         assert "last run: failed" in app.status_bar.run_state
@@ -258,8 +258,11 @@ async def test_f1_help_lists_keys_from_the_bindings(make_app) -> None:  # type: 
         screen = app.screen
         assert isinstance(screen, HelpScreen)
         text = screen.plain
-        for key in ("^r", "f5", "f2", "^n", "^b", "f4", "^l", "^s", "^q", "esc", "^p"):
+        for key in ("^r", "f5", "f2", "^n", "^b", "f4", "^l", "^s", "^q", "esc", "^p", "^t", "^o"):
             assert key in text, key
+        assert "Open the lesson that teaches the fix of your error" in text  # ctrl+g
+        assert "ctrl+home" in text or "^home" in text  # the editor's own keys
+        assert "tab and shift+tab indent and dedent the selected lines" in text
         assert "Save, run your code in the sandbox and check it" in text
         assert "Editor (focused)" in text  # the focused widget's own keys
         assert "Undo" in text
@@ -450,11 +453,15 @@ async def test_intro_folds_and_unfolds(make_app) -> None:  # type: ignore[no-unt
     app = make_app(start_at=("basics", "add"))
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
-        intro = app.query_one("#intro", Collapsible)
-        assert intro.collapsed
-        intro.collapsed = False
+        assert not app.task_pane.intro_open
+        assert not app.task_pane.intro_scroll.display
+        app.query_one("#intro-toggle").focus()
+        await pilot.press("enter")
         await pilot.pause()
-        assert app.task_pane.intro_open
+        assert app.task_pane.intro_open and app.task_pane.intro_scroll.display
+        await pilot.press("enter")
+        await pilot.pause()
+        assert not app.task_pane.intro_open
 
 
 def test_the_ui_never_imports_torch() -> None:

@@ -12,7 +12,7 @@ from tutor.progress import Progress
 from tutor.sandbox.probe import InterpreterInfo
 from tutor.sandbox.runner import ExceptionInfo, Frame, Outcome, RunResult
 from tutor.ui.help_screen import describe
-from tutor.ui.results import render_verdict
+from tutor.ui.results import render_output, render_verdict
 from tutor.ui.session import Session
 from tutor.ui.status import device_text
 
@@ -28,14 +28,18 @@ def test_output_is_inert_and_never_markup() -> None:
         wall_seconds=1.25,
     )
     verdict = Verdict(Status.PASSED, "all 1 checks passed", run=run, notes=["a note"])
+    for plain in (
+        render_verdict(verdict, next_step="Next: B", about_output=True).plain,
+        render_output(run).plain,
+    ):
+        assert "\x1b" not in plain
+        assert "\\x1b[2Jcleared [red]not red[/red]" in plain
+        assert "only the start of the output is kept" in plain
     plain = render_verdict(verdict, next_step="Next: B").plain
-    assert "\x1b" not in plain
-    assert "\\x1b[2Jcleared [red]not red[/red]" in plain
-    assert "UserWarning: careful" in plain
-    assert "output was cut short" in plain
     assert "• a note" in plain
     assert "Next: B" in plain
     assert "ran on cpu · torch 2.13.0 · 1.2 s" in plain
+    assert "UserWarning: careful" in render_output(run).plain
 
 
 def test_an_expected_exception_is_not_called_an_error() -> None:
@@ -75,6 +79,9 @@ def test_opening_prefers_start_at_then_last_then_first_unfinished(
     greet = session.find("basics", "greet")
     assert greet is not None
     progress.record_result(greet.lesson, greet.exercise, True)
+    # Done or not, the exercise last worked on is where the learner comes back to.
+    assert session.opening(None).key == "basics/greet"  # type: ignore[union-attr]
+    progress.last = "basics/gone"  # an exercise the pack no longer has
     assert session.opening(None).key == "basics/three"  # type: ignore[union-attr]
 
 
@@ -142,4 +149,6 @@ def test_an_error_shows_why_and_where_to_learn_the_fix() -> None:
     plain = render_verdict(verdict).plain
     assert "line 3: y.backward()" in plain
     assert "Why: Because [bold]reasons[/bold]." in plain
-    assert "pttutor --lesson autograd/blitz" in plain
+    assert "Learn the fix: the lesson autograd/blitz" in plain
+    linked = render_verdict(verdict, link="press ctrl+g to open autograd/blitz").plain
+    assert "Learn the fix: press ctrl+g to open autograd/blitz" in linked

@@ -238,7 +238,7 @@ async def test_reset_lesson_asks_then_forgets_only_that_lesson(make_app, data_di
     app = make_app(start_at=("errors", "raise"))
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
-        set_code(app, "raise ValueError('x')\n")
+        set_code(app, "int('x')\n")
         await run_and_wait(pilot, app)
         await pilot.press("ctrl+b")  # to basics/greet
         await pilot.pause()
@@ -412,7 +412,7 @@ async def test_solve_two_quit_with_unsaved_edits_and_resume(make_app, data_dir: 
         assert again.lessons.progress_label.endswith(" 2/4 done")
 
 
-async def test_resume_skips_a_finished_last_exercise(make_app, data_dir: Path) -> None:  # type: ignore[no-untyped-def]
+async def test_resume_reopens_a_finished_last_exercise_with_the_way_on(make_app) -> None:  # type: ignore[no-untyped-def]
     app = make_app(start_at=("basics", "add"))
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
@@ -422,8 +422,13 @@ async def test_resume_skips_a_finished_last_exercise(make_app, data_dir: Path) -
     again = make_app()
     async with again.run_test(size=SIZE) as pilot:
         await pilot.pause()
-        # The last one opened is done, so it opens at the first unfinished one.
-        assert again.position is not None and again.position.key == "basics/three"
+        # The one last worked on, though done (and an earlier one is not): and the way on.
+        assert again.position is not None and again.position.key == "basics/add"
+        assert again.editor.text == "y = x + 2\n"
+        assert "You passed this exercise earlier. Next: Say hello; press ctrl+n." in (
+            again.results.plain
+        )
+        assert again.status_bar.run_state == "✓ done"
 
 
 def test_progress_bar_shows_any_progress_and_only_full_when_all_done() -> None:

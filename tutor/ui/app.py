@@ -4,7 +4,11 @@
 `render_verdict` words the result. The app only routes keys and messages between them. Runs and
 the interpreter probe happen off the UI thread, so the screen never freezes, and the learner's
 code is written to disk before every run, on every switch, on ctrl+s, on quit and shortly after
-typing stops.
+typing stops, with where the learner was in it (cursor, scroll), so a restart reopens there.
+
+The header says what is true now: "starting PyTorch…" until the sandbox can take runs, then the
+open exercise's own last result. Toasts sit at the top right, over the lesson text, never over
+the verdict; what the result pane already says is not repeated in a toast.
 """
 
 from __future__ import annotations
@@ -24,22 +28,31 @@ from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Footer, TextArea
+from textual.widgets.text_area import Selection
 
 from ..checker import Status, Verdict
 from ..grader import Grader
 from ..loader import LessonPack
 from ..paths import data_dir as default_data_dir
-from ..progress import Progress
+from ..progress import Progress, Resume
 from ..sandbox.pool import WarmRunner
 from ..sandbox.probe import InterpreterInfo, probe_interpreter
 from ..sandbox.runner import Runner
 from .commands import JumpProvider
 from .devices import DeviceChoice, Notice
+from .editor import CodeEditor
 from .help_screen import HelpScreen, binding_sections
 from .inside import InsideViews
 from .keys import APP_BINDINGS, MAIN_SCREEN_ACTIONS, key_for
 from .lesson_list import LessonList
-from .results import ResultsPane, render_placeholder, render_verdict
+from .results import (
+    RESULT_TAB,
+    STATUS_MARK,
+    ResultsPane,
+    output_matters,
+    render_placeholder,
+    render_verdict,
+)
 from .runs import ActiveRun, ProbeFinished, RunFinished, grade_safely
 from .session import Position, Session
 from .status import StatusBar, running_text
@@ -78,6 +91,7 @@ class TutorApp(InsideViews, WorkflowActions, App[None]):
         self.pack = pack
         self.python = python
         self.start_at = start_at
+        progress = Progress.load(data_dir or default_data_dir())
         self.grader = Grader(runner or WarmRunner(python), device)
         # A warm pool already knows what the interpreter has: no second torch import to ask.
         describe = getattr(self.grader.runner, "interpreter_info", None)
@@ -85,7 +99,9 @@ class TutorApp(InsideViews, WorkflowActions, App[None]):
             (lambda _python: describe()) if describe is not None else probe_interpreter
         )
         self.devices = DeviceChoice(self.grader, python, key_for("switch_device"))
-        self.session = Session(pack, Progress.load(data_dir or default_data_dir()))
+        if progress.device:
+            self.devices.restore(progress.device)
+        self.session = Session(pack, progress)
         self.position: Position | None = None
         self.active_run: ActiveRun | None = None
         self._run_counter = 0
@@ -95,6 +111,11 @@ class TutorApp(InsideViews, WorkflowActions, App[None]):
         self._ticker: Timer | None = None
         self._autosave: Timer | None = None
         self._stopped = False
+        self.sandbox = "starting"  # "ready" once runs can start, "broken" if they never will
+        self._places: dict[str, tuple[tuple[int, int], float]] = {}  # key -> (cursor, scroll)
+        self._link_trail: list[Position] = []  # where ctrl+g came from, to go back
+        self.reading = False  # the wide lesson view is on
+        self._intro_before_reading = False
         self.said: list[str] = []  # every notification, for tests and debugging
 
     # ----------------------------------------------------------------- layout
@@ -107,7 +128,7 @@ class TutorApp(InsideViews, WorkflowActions, App[None]):
                 yield TaskPane(id="task")
                 with Horizontal(id="work"):
                     # Highlighting is switched on after the first frame (see on_mount).
-                    editor = TextArea.code_editor(language=None, id="editor")
+                    editor = CodeEditor.code_editor(language=None, id="editor")
                     editor.border_title = "Your code"
                     editor.border_subtitle = f"{self.key_for('run')} runs"
                     yield editor
@@ -151,7 +172,7 @@ class TutorApp(InsideViews, WorkflowActions, App[None]):
         self.call_after_refresh(self._enable_highlighting)
         self.call_after_refresh(self._start_probe)
         self._show_device()
-        self.status_bar.set_run_state("ready")
+        self.show_run_state()
         position = self.session.opening(self.start_at)
         if position is None:
             self.say("This lesson pack has no exercises.", severity="error")
@@ -197,17 +218,31 @@ class TutorApp(InsideViews, WorkflowActions, App[None]):
 
     # --------------------------------------------------------------- opening
 
-    async def open_position(self, position: Position, *, focus_editor: bool = False) -> None:
-        """Show an exercise with the learner's code; the one being left is saved first."""
+    async def open_position(
+        self, position: Position, *, focus_editor: bool = False, intro_open: bool | None = None
+    ) -> None:
+        """Show an exercise with the learner's code, cursor and scroll positions as they left
+        them; the one being left is saved first. The intro is unfolded for a lesson not yet
+        begun (or as `intro_open` says)."""
         self.save_code()  # the text being left (even when reopening the same exercise)
+        leaving = self.position
+        if leaving is not None:
+            self._places[leaving.key] = (self.editor.cursor_location, self.editor.scroll_y)
+        resume = self.session.resume(position) if leaving is None else None
         self.position = position
         self.editor.load_text(self.session.code(position))
+        self._restore_place(position, resume)
         self.editor.border_title = Text(f"Your code: {position.exercise.title}")
+        if intro_open is None:
+            intro_open = position.number == 1 and self.session.lesson_is_new(position)
         await self.task_pane.show(
             position,
             self.session.hints_shown(position),
-            intro_open=position.number == 1 and self.session.lesson_is_new(position),
+            intro_open=intro_open or (self.reading and self.task_pane.intro_open),
+            intro_scroll=resume.lesson_scroll if resume is not None else None,
         )
+        if leaving is None or leaving.key != position.key:
+            self.results.show_tab(RESULT_TAB)
         self._show_result(position)
         self.lessons.show_current(position)
         self.status_bar.set_crumbs(
@@ -216,6 +251,7 @@ class TutorApp(InsideViews, WorkflowActions, App[None]):
             position.number,
             len(position.lesson.exercises),
         )
+        self.show_run_state()
         self.save_code()  # records `last`: the app reopens here
         if self.session.starter_changed(position):
             self.say(
@@ -231,20 +267,66 @@ class TutorApp(InsideViews, WorkflowActions, App[None]):
                 self._set_lessons_pref(None)
             self.editor.focus()
 
+    def _restore_place(self, position: Position, resume: Resume | None) -> None:
+        """Put the cursor and the editor's scroll where the learner left this exercise."""
+        editor = self.editor
+        if resume is not None:
+            cursor, scroll = resume.cursor, float(resume.editor_scroll)
+        elif position.key in self._places:
+            cursor, scroll = self._places[position.key]
+        else:
+            return
+        editor.selection = Selection.cursor(cursor)  # clamped to the text by the editor
+        editor.scroll_to(y=scroll, animate=False, immediate=True)
+        self.call_after_refresh(editor.scroll_to, y=scroll, animate=False)
+
+    def _where(self) -> Resume | None:
+        """Where the learner is in the open exercise: saved with the code."""
+        if self.position is None:
+            return None
+        row, column = self.editor.cursor_location
+        return Resume(
+            self.position.key,
+            (row, column),
+            round(self.editor.scroll_y),
+            self.task_pane.saved_intro_scroll,
+        )
+
     def _show_result(self, position: Position) -> None:
         run = self.active_run
         if run is not None and run.position.key == position.key:
             self.results.show(Text(f"Running your code…  ({self.key_for('cancel_run')} cancels)"))
             return
         verdict = self._verdicts.get(position.key)
+        back = self._back_text(position)
+        key = self.key_for("follow_link")
         if verdict is None:
-            self.results.show(render_placeholder(self.key_for("run")))
-        else:
+            note = back
+            if note is None and self.session.is_done(position):
+                note = f"You passed this exercise earlier. {self._next_step(position)}"
             self.results.show(
-                render_verdict(
-                    verdict, next_step=self._next_step(position), tip=self.solution_tip(position)
-                )
+                render_placeholder(self.key_for("run"), note=note),
+                also=f"{key} goes back" if back else "",
             )
+            return
+        target = self._link_target(position, verdict)
+        if target is not None and target.key != position.key:
+            also = f"{key} opens {target.key}"
+        else:
+            also = f"{key} goes back" if back else ""
+        self.results.show(
+            render_verdict(
+                verdict,
+                next_step=self._next_step(position),
+                tip=self.solution_tip(position),
+                about_output=output_matters(position.exercise),
+                link=self._link_text(position, verdict),
+                back=back,
+            ),
+            verdict.run,
+            STATUS_MARK.get(verdict.status, "✗"),
+            also,
+        )
 
     def _next_step(self, position: Position) -> str:
         following = self.session.step(position, 1)
@@ -285,14 +367,16 @@ class TutorApp(InsideViews, WorkflowActions, App[None]):
     # ---------------------------------------------------------------- saving
 
     def save_code(self, *, force: bool = False) -> bool:
-        """Write the editor's text for the open exercise; False (and a warning) if it failed."""
+        """Write the editor's text for the open exercise, with the cursor and scroll positions;
+        False (and a warning) if it failed."""
         if self.position is None:
             return True
         try:
             text = self.editor.text
+            where = self._where()
         except NoMatches:  # the app is shutting down: exit() already saved
             return True
-        error = self.session.save_code(self.position, text, force=force)
+        error = self.session.save_code(self.position, text, force=force, where=where)
         if error:
             self.say(error, title="Not saved", severity="error", timeout=20)
         return error is None
@@ -307,7 +391,7 @@ class TutorApp(InsideViews, WorkflowActions, App[None]):
             self._autosave.stop()
         self._autosave = self.set_timer(AUTOSAVE_DELAY, self.save_code)
 
-    def exit(self, *args: object, **kwargs: object) -> None:  # type: ignore[override]
+    def exit(self, *args: object, **kwargs: object) -> None:
         """Every way out saves first, cancels a run in flight and stops the sandbox."""
         self._save_and_stop()
         super().exit(*args, **kwargs)  # type: ignore[arg-type]
@@ -349,6 +433,7 @@ class TutorApp(InsideViews, WorkflowActions, App[None]):
             return
         code = self.editor.text
         self.save_code()
+        self.task_pane.fold_if_read()  # the learner has moved on to coding
         if self.active_run is not None:
             self.active_run.grading.cancel()
         self._run_counter += 1
@@ -382,15 +467,38 @@ class TutorApp(InsideViews, WorkflowActions, App[None]):
         self._tick()
 
     def _tick(self) -> None:
+        self.show_run_state()
+
+    def show_run_state(self) -> None:
+        """The header's run state, always about the exercise on screen: a run in flight, the
+        sandbox still starting, this exercise's last result this session, or ready."""
         run = self.active_run
-        if run is None:
-            return
-        self.status_bar.set_run_state(
-            running_text(
+        position = self.position
+        if run is not None:
+            state = running_text(
                 run.elapsed, starting=run.grading.phase == "starting", cancelling=run.cancelling
-            ),
-            "bold",
-        )
+            )
+            if position is not None and run.position.key != position.key:
+                state = f"{run.position.exercise.title}: {state}"
+            self.status_bar.set_run_state(state, "bold")
+            return
+        if self.sandbox == "broken":
+            self.status_bar.set_run_state("cannot run code", "bold red")
+            return
+        verdict = self._verdicts.get(position.key) if position is not None else None
+        if verdict is not None:
+            seconds = f" ({verdict.run.wall_seconds:.1f} s)" if verdict.run else ""
+            style = "green" if verdict.passed else "red"
+            if verdict.status in (Status.CANCELLED, Status.SKIPPED):
+                style = "yellow"
+            label = verdict.status.value.replace("_", " ")
+            self.status_bar.set_run_state(f"last run: {label}{seconds}", style)
+        elif self.sandbox == "starting":
+            self.status_bar.set_run_state("starting PyTorch…", "yellow")
+        elif position is not None and self.session.is_done(position):
+            self.status_bar.set_run_state("✓ done", "green")
+        else:
+            self.status_bar.set_run_state("ready")
 
     def on_run_finished(self, message: RunFinished) -> None:
         run = self.active_run
@@ -405,26 +513,22 @@ class TutorApp(InsideViews, WorkflowActions, App[None]):
         if error:
             self.say(error, title="Not saved", severity="error", timeout=20)
         self._verdicts[position.key] = verdict
+        if verdict.status is not Status.CANCELLED:
+            self.sandbox = "ready"  # it answered
         self.lessons.refresh_marks()
         self._show_device()
-        seconds = f" ({verdict.run.wall_seconds:.1f} s)" if verdict.run else ""
-        style = "green" if verdict.passed else "red"
-        if verdict.status in (Status.CANCELLED, Status.SKIPPED):
-            style = "yellow"
-        label = verdict.status.value.replace("_", " ")
-        self.status_bar.set_run_state(f"last run: {label}{seconds}", style)
+        self.show_run_state()
         current = self.position is not None and self.position.key == position.key
         if current:
-            self._show_result(position)
-        if verdict.passed:
-            self.say(f"{position.exercise.title}: passed! {self._next_step(position)}")
-        elif not current:
-            self.say(f"{position.exercise.title}: {verdict.status.title}")
+            self._show_result(position)  # the verdict is on screen: no toast repeats it
+        else:
+            passed = f"passed! {self._next_step(position)}" if verdict.passed else ""
+            self.say(f"{position.exercise.title}: {passed or verdict.status.title}", timeout=5)
         if verdict.status is Status.DEVICE_UNAVAILABLE:
             self.say(
                 f"{verdict.summary}. Press {self.key_for('switch_device')} to switch device.",
                 severity="warning",
-                timeout=15,
+                timeout=8,
             )
 
     # ----------------------------------------------------------------- hints
@@ -469,13 +573,26 @@ class TutorApp(InsideViews, WorkflowActions, App[None]):
             self.say(f"Could not prepare the sandbox in advance: {exc}", severity="warning")
 
     def on_probe_finished(self, message: ProbeFinished) -> None:
+        """The sandbox answered (for the warm pool: PyTorch is imported, runs can start)."""
+        before = self.grader.device
         for notice in self.devices.probed(message.info):
             self.tell(notice)
+        if self.grader.device != before:  # a switch asked for before the probe finished
+            self._remember_device()
+        self.sandbox = "ready" if message.info.usable else "broken"
         self._show_device()
+        self.show_run_state()
 
     def action_switch_device(self) -> None:
         self.tell(self.devices.toggle())
+        self._remember_device()
         self._show_device()
+
+    def _remember_device(self) -> None:
+        if self.grader.device in ("cpu", "cuda"):
+            error = self.session.set_device(self.grader.device)
+            if error:
+                self.say(error, title="Not saved", severity="error", timeout=20)
 
     def _show_device(self) -> None:
         self.status_bar.set_device(self.devices.badge())
@@ -506,6 +623,82 @@ class TutorApp(InsideViews, WorkflowActions, App[None]):
         if not self.lessons_visible():
             self._set_lessons_pref(True)
         self.call_after_refresh(self.lessons.focus)
+
+    # ------------------------------------------------------ reading, output
+
+    def action_toggle_reading(self) -> None:
+        """The wide lesson view: beside the editor from 140 columns, else the whole body.
+        It unfolds the intro; coming back folds it again if it was folded before, or once it
+        has been read to its end."""
+        screen = self._main_screen or self.screen
+        pane = self.task_pane
+        self.reading = not self.reading
+        screen.set_class(self.reading, "-reading")
+        pane.set_reading(self.reading)
+        if self.reading:
+            self._intro_before_reading = pane.intro_open
+            pane.set_intro_open(True)
+            if not screen.has_class("-wide"):  # the editor is hidden: read with the keys
+                self.call_after_refresh(pane.intro_scroll.focus)
+            return
+        if not self._intro_before_reading:
+            pane.set_intro_open(False)
+        else:
+            pane.fold_if_read()
+        self.call_after_refresh(self.editor.focus)
+
+    def action_toggle_output(self) -> None:
+        self.results.toggle_tab()
+
+    # ------------------------------------------------ the explainer's link
+
+    def _link_target(self, position: Position, verdict: Verdict) -> Position | None:
+        explanation = verdict.explanation
+        if explanation is None:
+            return None
+        return self.session.find_key(explanation.lesson)
+
+    def _link_text(self, position: Position, verdict: Verdict) -> str | None:
+        """How to reach the lesson that teaches the fix of the learner's error."""
+        explanation = verdict.explanation
+        if explanation is None or explanation.lesson is None:
+            return None
+        target = self._link_target(position, verdict)
+        if target is None:
+            return f"the lesson {explanation.lesson} (not in this lesson pack)"
+        if target.key == position.key:
+            return "this exercise teaches it: read its lesson text above."
+        key = self.key_for("follow_link")
+        return f"press {key} to open {explanation.lesson} ({target.lesson.title})"
+
+    def _back_text(self, position: Position) -> str | None:
+        trail = self._link_trail
+        if not trail:
+            return None
+        return f"{self.key_for('follow_link')} takes you back to {trail[-1].exercise.title}."
+
+    async def action_follow_link(self) -> None:
+        """Open the lesson the explainer points to; pressed again there, come back."""
+        position = self.position
+        if position is None:
+            return
+        verdict = self._verdicts.get(position.key)
+        target = self._link_target(position, verdict) if verdict is not None else None
+        if target is not None and target.key != position.key:
+            self._link_trail.append(position)
+            lesson_only = "/" not in (
+                (verdict.explanation.lesson or "") if verdict and verdict.explanation else ""
+            )
+            await self.open_position(target, focus_editor=True, intro_open=lesson_only or None)
+            return
+        if self._link_trail:
+            back = self._link_trail.pop()
+            await self.open_position(back, focus_editor=True)
+            return
+        self.say(
+            "Nothing to open: after an error that a lesson explains, "
+            f"{self.key_for('follow_link')} opens that lesson."
+        )
 
     # ---------------------------------------------------------- help, palette
 

@@ -33,6 +33,13 @@ class DeviceChoice:
         self.info: InterpreterInfo | None = None  # None until the probe answers
         self._want_cuda = False  # F4 was pressed before the probe answered
 
+    def restore(self, device: str) -> None:
+        """Use the device the learner switched to last time, where nothing else was asked for
+        (device `auto`). CUDA needs nothing: `auto` picks it wherever the sandbox sees a GPU,
+        and falls back to the CPU quietly where it does not."""
+        if device == "cpu" and self.grader.device == "auto":
+            self.grader.set_device("cpu")
+
     def effective(self) -> str:
         """The device the next run uses, as far as it is known ('cpu' while unknown)."""
         if self.grader.device != "auto":
@@ -66,7 +73,7 @@ class DeviceChoice:
                     f"CUDA was asked for, but {info.describe_cuda()}. "
                     f"Press {self.switch_key} to use the CPU.",
                     "warning",
-                    timeout=15,
+                    timeout=10,
                 )
             )
         if self._want_cuda:

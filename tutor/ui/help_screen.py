@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from rich.text import Text
 from textual.app import App, ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.dom import DOMNode
 from textual.screen import ModalScreen, Screen
@@ -23,7 +23,12 @@ WIDGET_TITLES = {
     "editor": "Editor",
     "lessons": "Lesson list",
     "task": "Lesson text",
+    "intro-toggle": "Lesson intro (its title line)",
+    "intro-scroll": "Lesson intro",
+    "task-scroll": "Task and hints",
     "results": "Result",
+    "verdict-scroll": "Result",
+    "output-scroll": "Output",
 }
 
 
@@ -58,7 +63,7 @@ def section_title(node: DOMNode) -> str:
     return f"{title} (focused)" if getattr(node, "has_focus", False) else title
 
 
-def binding_sections(screen: Screen, app_bindings: Iterable[Binding] = ()) -> list[Section]:
+def binding_sections(screen: Screen, app_bindings: Iterable[BindingType] = ()) -> list[Section]:
     """Group the screen's active bindings by the widget that owns them, app first."""
     app = screen.app
     sections: dict[DOMNode, Section] = {}
@@ -73,7 +78,9 @@ def binding_sections(screen: Screen, app_bindings: Iterable[Binding] = ()) -> li
         section.add(binding.action, description, app.get_key_display(binding))
         if isinstance(active.node, TextArea) and not section.notes:
             section.notes.append(
-                "tab indents here; esc leaves the editor (then tab moves between panes)"
+                "enter keeps the indentation (one more after a ':'); tab and shift+tab indent "
+                "and dedent the selected lines; esc leaves the editor (then tab moves between "
+                "panes)"
             )
     app_section = sections.setdefault(app, Section(APP_SECTION))
     shown = {action for action, _ in app_section.rows}

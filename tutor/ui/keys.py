@@ -28,6 +28,7 @@ APP_BINDINGS: list[BindingType] = [
         "Cancel run",
         id="cancel-run",
         tooltip="Stop the code that is running",
+        show=False,  # the result pane says it while a run is on; the footer is full at 80
         priority=True,
     ),
     Binding("f2", "hint", "Hint", id="hint", tooltip="Show the next hint", priority=True),
@@ -39,6 +40,32 @@ APP_BINDINGS: list[BindingType] = [
         tooltip="Show the reference solution and how your code differs "
         f"(after a pass, or after {FAILED_RUNS_TO_UNLOCK} failed runs)",
         show=False,  # the result pane names it when it is available; the footer is full at 80
+        priority=True,
+    ),
+    Binding(
+        "ctrl+t",
+        "toggle_reading",
+        "Lesson",
+        id="reading",
+        tooltip="Read the lesson wide (beside the editor from 140 columns, else full size); "
+        "again to come back",
+        priority=True,
+    ),
+    Binding(
+        "ctrl+o",
+        "toggle_output",
+        "Output",
+        id="output",
+        tooltip="Switch the results pane between the result and everything your code printed",
+        priority=True,
+    ),
+    Binding(
+        "ctrl+g",
+        "follow_link",
+        "Go to lesson",
+        id="follow-link",
+        tooltip="Open the lesson that teaches the fix of your error; again to come back",
+        show=False,  # the result pane names it when there is a lesson to go to
         priority=True,
     ),
     Binding(
@@ -55,6 +82,7 @@ APP_BINDINGS: list[BindingType] = [
         "Prev",
         id="previous",
         tooltip="Previous exercise (your code is saved)",
+        show=False,  # the footer is full at 80 columns
         priority=True,
     ),
     Binding(
@@ -68,7 +96,7 @@ APP_BINDINGS: list[BindingType] = [
     Binding(
         "f3",
         "toggle_lessons",
-        "Lessons",
+        "List",
         id="toggle-lessons",
         tooltip="Show or hide the lesson list",
         priority=True,
@@ -87,7 +115,8 @@ APP_BINDINGS: list[BindingType] = [
         "save",
         "Save",
         id="save",
-        tooltip="Save your code now (runs, switches and quitting save too)",
+        tooltip="Save your code now (runs, switches, quitting and a pause in typing save too)",
+        show=False,  # saving happens by itself
         priority=True,
     ),
     Binding(
@@ -128,6 +157,9 @@ MAIN_SCREEN_ACTIONS = frozenset(
         "help",
         "show_structure",
         "show_graph",
+        "toggle_reading",
+        "toggle_output",
+        "follow_link",
     }
 )
 

@@ -7,6 +7,9 @@ app decides what opening means.
 
 from __future__ import annotations
 
+import re
+
+from rich.style import Style
 from rich.text import Text
 from textual.content import Content
 from textual.message import Message
@@ -17,6 +20,7 @@ from .session import Position, Session
 
 NodeData = tuple[str, str | None]  # (lesson id, exercise id or None for the lesson itself)
 
+_COUNT = re.compile(r" \d+/\d+$")
 LESSON_MARKS = {"done": ("✓", "green"), "started": ("◐", "yellow"), "new": ("○", "dim")}
 
 
@@ -100,6 +104,27 @@ class LessonList(Tree[NodeData]):
         bar = progress_bar(done, total)
         self.progress_label = bar.plain  # what the learner reads, for tests
         self.border_subtitle = bar
+
+    def render_label(self, node: TreeNode[NodeData], base_style: Style, style: Style) -> Text:
+        """A label too long for the list ends with "…" instead of being cut mid-word."""
+        label = super().render_label(node, base_style, style)
+        depth, parent = 0, node.parent
+        while parent is not None:
+            depth, parent = depth + 1, parent.parent
+        room = self.scrollable_content_region.width - (depth - 1) * self.guide_depth
+        if room <= 1 or label.cell_len <= room:
+            return label
+        count = _COUNT.search(label.plain)  # a lesson's " 2/5" stays: only its title is cut
+        keep = label[count.start() :] if count else Text()
+        head = label[: count.start()] if count else label
+        if room - keep.cell_len > 4:
+            head.truncate(room - keep.cell_len, overflow="ellipsis")
+            return Text.assemble(head, keep)
+        label.truncate(room, overflow="ellipsis")
+        return label
+
+    def on_resize(self) -> None:
+        self._invalidate()  # labels are cut to the width: cut them again
 
     def show_current(self, position: Position) -> None:
         """Mark `position` as the open exercise, unfold its lesson and put the cursor on it."""

@@ -11,16 +11,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import reset
-from ..checker import Status, Verdict
+from ..checker import Verdict
 from ..loader import LessonPack
-from ..progress import Progress, exercise_key
+from ..progress import Progress, Resume, exercise_key
 from ..schema import Exercise, Lesson
-from ..solution import SolutionAccess, solution_access
-
-# Outcomes that say nothing about the learner's answer: not counted as a failed attempt.
-NOT_AN_ATTEMPT = frozenset(
-    {Status.CANCELLED, Status.INTERNAL_ERROR, Status.DEVICE_UNAVAILABLE, Status.SKIPPED}
-)
+from ..solution import SolutionAccess, counts_as_attempt, solution_access
 
 
 @dataclass(frozen=True)
@@ -73,15 +68,20 @@ class Session:
         return self.find(lesson_id, exercise_id or None)
 
     def opening(self, start_at: tuple[str, str | None] | None) -> Position | None:
-        """Where the app opens: `start_at`, else where the learner left off if that is not done
-        yet, else the first unfinished exercise, else the very first one."""
+        """Where the app opens: `start_at`, else the exercise the learner last worked on (done
+        or not: they may have been comparing with the solution), else the first unfinished
+        exercise, else the very first one."""
         if start_at is not None:
             found = self.find(*start_at)
             if found is not None:
                 return found
-        last = self.find_key(self.progress.last)
-        if last is not None and not self.is_done(last):
-            return last
+        last = self.progress.last
+        if last and "/" in last:
+            lesson_id, _, exercise_id = last.partition("/")
+            lesson = self.pack.lesson(lesson_id)
+            exercise = lesson.exercise(exercise_id) if lesson is not None else None
+            if lesson is not None and exercise is not None:
+                return Position(lesson, exercise)
         first = self.progress.first_unfinished(self.pack)
         if first is not None:
             return Position(*first)
@@ -104,18 +104,35 @@ class Session:
     def starter_changed(self, position: Position) -> bool:
         return self.progress.starter_changed(position.lesson, position.exercise)
 
-    def save_code(self, position: Position, code: str, *, force: bool = False) -> str | None:
-        """Remember the editor's text and where the learner is; write the file if anything
-        changed (or `force`). Returns an error message when the file could not be written."""
+    def save_code(
+        self,
+        position: Position,
+        code: str,
+        *,
+        force: bool = False,
+        where: Resume | None = None,
+    ) -> str | None:
+        """Remember the editor's text and where the learner is (the exercise, and `where` in
+        it: cursor and scroll positions); write the file if anything changed (or `force`).
+        Returns an error message when the file could not be written."""
         changed = self.progress.remember_code(position.lesson, position.exercise, code)
         if self.progress.last != position.key:
             self.progress.last = position.key
             changed = True
+        if where is not None and where != self.progress.resume:
+            self.progress.resume = where
+            changed = True
         return self._write() if changed or force else None
 
+    def resume(self, position: Position) -> Resume | None:
+        """The saved cursor and scroll positions, if they are for `position`."""
+        resume = self.progress.resume
+        return resume if resume is not None and resume.exercise == position.key else None
+
     def record(self, position: Position, verdict: Verdict) -> str | None:
-        """Count a finished run; runs that judged nothing (cancelled, broken) do not count."""
-        if verdict.status in NOT_AN_ATTEMPT:
+        """Count a finished run; runs that judged nothing (cancelled, broken, a limit reached,
+        blocked by the sandbox) do not count towards opening the solution."""
+        if not counts_as_attempt(verdict.status):
             return None
         self.progress.record_result(position.lesson, position.exercise, verdict.passed)
         return self._write()
@@ -144,6 +161,13 @@ class Session:
         if state.solution_seen:
             return None
         state.solution_seen = True
+        return self._write()
+
+    def set_device(self, device: str) -> str | None:
+        """Remember the device the learner switched to, for the next start."""
+        if self.progress.device == device:
+            return None
+        self.progress.device = device
         return self._write()
 
     def set_theme(self, theme: str) -> str | None:

@@ -38,6 +38,7 @@ class StatusBar(Horizontal):
 
     run_state = ""
     device = ""
+    crumbs = ""
 
     def compose(self) -> ComposeResult:
         yield Static(id="crumbs")
@@ -45,10 +46,12 @@ class StatusBar(Horizontal):
         yield Static(id="device-badge")
 
     def set_crumbs(self, lesson: str, exercise: str, number: int, total: int) -> None:
+        """`Lesson › 2/5 Exercise`: the number first, so a cut (with "…") takes only words."""
         text = Text(no_wrap=True, overflow="ellipsis")
         text.append(lesson, style="bold")
-        text.append(" › ")
-        text.append(f"{exercise} ({number}/{total})")
+        text.append(f" › {number}/{total} ")
+        text.append(exercise)
+        self.crumbs = text.plain
         self.query_one("#crumbs", Static).update(text)
 
     def set_run_state(self, state: str, style: str = "") -> None:

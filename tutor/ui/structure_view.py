@@ -33,7 +33,7 @@ EMPTY = (
 def header_text(structure: Structure | None, ran: str) -> Text:
     text = Text()
     if structure is None or structure.error:
-        why = structure.error if structure is not None else "no structure came back"
+        why = (structure.error if structure is not None else None) or "no structure came back"
         text.append(f"The model structure could not be read: {inert(why)}", style="yellow")
         return text
     if not structure.modules:

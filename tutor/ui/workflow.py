@@ -23,14 +23,18 @@ from .confirm import ConfirmScreen
 from .solution_screen import SolutionScreen, render_solution
 
 if TYPE_CHECKING:
+    from .runs import ActiveRun
     from .session import Position
 
 LIGHT_THEME = "textual-light"
 DARK_THEME = "textual-dark"
+EDITOR_THEMES = {True: "monokai", False: "github_light"}  # by `Theme.dark`
 
 
 class WorkflowActions:
     """Mixed into TutorApp; uses its session, editor, panes, `say` and `open_position`."""
+
+    active_run: ActiveRun | None  # the app's run in flight, which a reset drops
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -240,7 +244,7 @@ class WorkflowActions:
         self.active_run = None
         if self._ticker is not None:
             self._ticker.pause()
-        self.status_bar.set_run_state("ready")
+        self.show_run_state()
         self.refresh_bindings()
 
     # --------------------------------------------------------------- theme
@@ -253,9 +257,16 @@ class WorkflowActions:
         saved = self.session.progress.theme
         if saved and saved in self.available_themes:
             self.theme = saved
+        self._match_editor_theme(self.current_theme)
         self.theme_changed_signal.subscribe(self, self._remember_theme)
 
+    def _match_editor_theme(self: Any, theme: Theme) -> None:
+        """A dark editor in a dark app, a light one in a light app: its title and border stay
+        readable on its own background."""
+        self.editor.theme = EDITOR_THEMES[theme.dark]
+
     def _remember_theme(self: Any, theme: Theme) -> None:
+        self._match_editor_theme(theme)
         error = self.session.set_theme(theme.name)
         if error:
             self.say(error, title="Not saved", severity="error", timeout=20)
