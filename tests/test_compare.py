@@ -8,7 +8,15 @@ import numpy as np
 import pytest
 
 from tutor.compare import Tolerance, compare, compare_literal, value_difference
-from tutor.values import DeviceValue, DtypeValue, ObjectValue, SizeValue, TensorValue
+from tutor.values import (
+    ArrayValue,
+    DeviceValue,
+    DtypeValue,
+    ObjectValue,
+    SetValue,
+    SizeValue,
+    TensorValue,
+)
 
 
 def tensor(values, dtype="float32", *, device="cpu", requires_grad=False, grad=None, shape=None):
@@ -60,6 +68,43 @@ def test_default_tolerance_is_torchs_per_dtype():
 def test_tolerance_overrides_and_exact():
     assert compare(tensor([1.0]), tensor([1.1]), Tolerance(atol=0.2)) == []
     assert compare(tensor([1.0]), tensor([1.0 + 1e-7]), Tolerance(exact=True)) != []
+
+
+DEFAULT = Tolerance()
+
+
+def closeness(kind: str, expected: float, got: float, tol: Tolerance = DEFAULT) -> bool:
+    """Whether `got` passes for `expected`, the values arriving as `kind` (all float32-like)."""
+    if kind == "tensor":
+        return compare(tensor([expected]), tensor([got]), tol) == []
+    if kind == "numpy array":
+        as_array = [
+            ArrayValue("float32", (1,), np.asarray([value], dtype="float32"))
+            for value in (expected, got)
+        ]
+        return compare(*as_array, tol) == []
+    if kind == "python float":
+        return compare(float(expected), float(got), tol) == []
+    assert kind == "literal"
+    return compare_literal([expected], tensor([got]), tol) == []
+
+
+KINDS = ["tensor", "numpy array", "python float", "literal"]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_rtol_scales_with_the_expected_value_and_atol_does_not(kind):
+    # float32 defaults: rtol 1.3e-6, atol 1e-5. Far apart, so mixing them up changes verdicts.
+    assert not closeness(kind, 1e6, 1e6 + 5)  # allowed 1e-5 + 1.3e-6 * 1e6 = 1.3
+    assert closeness(kind, 1e6, 1e6 + 1)
+    assert closeness(kind, 0.0, 5e-6)  # allowed: atol alone
+    assert not closeness(kind, 0.0, 5e-5)
+    relative = Tolerance(rtol=0.1, atol=0.0)
+    assert closeness(kind, 100.0, 105.0, relative)
+    assert not closeness(kind, 0.0, 0.05, relative)
+    absolute = Tolerance(rtol=0.0, atol=0.1)
+    assert not closeness(kind, 100.0, 105.0, absolute)
+    assert closeness(kind, 0.0, 0.05, absolute)
 
 
 def test_nan_equals_nan_but_not_a_number():
@@ -167,6 +212,160 @@ def test_literal_shape_mismatch_is_explained():
 def test_value_difference_of_zero_d_arrays():
     assert value_difference(np.array(1.0), np.array(1.0), 0, 0) == ""
     assert "the only element" in value_difference(np.array(1.0), np.array(2.0), 0, 0)
+
+
+# ------------------------------------------------------------ corners found by mutation testing
+
+
+def test_special_floats_match_only_themselves():
+    assert compare(math.nan, math.nan) == [] and compare(math.inf, math.inf) == []
+    for expected, got in [(math.nan, 1.0), (1.0, math.nan), (math.inf, 1.0), (1.0, math.inf)]:
+        assert compare(expected, got) != [], (expected, got)
+    assert compare(math.inf, -math.inf) != []
+    assert compare(1e300, math.inf) != []
+
+
+def test_exact_applies_to_python_floats_too():
+    assert compare(1.0, 1.0, Tolerance(exact=True)) == []
+    assert compare(4.5, 4.5 + 1e-9) == []
+    assert compare(4.5, 4.5 + 1e-9, Tolerance(exact=True)) == [
+        "expected 4.5, got 4.500000001 (off by 1e-09)"
+    ]
+    assert compare(4.5, 4.625) == ["expected 4.5, got 4.625 (off by 0.125)"]
+
+
+def test_integer_tensors_stay_exact_under_a_tolerance():
+    loose = Tolerance(rtol=0.1, atol=1.0)
+    assert compare(tensor([100], "int64"), tensor([105], "int64"), loose) != []
+    assert compare(tensor([100.0]), tensor([105.0]), loose) == []
+
+
+def test_empty_tensors_match():
+    assert compare(tensor(np.zeros((0, 3))), tensor(np.zeros((0, 3)))) == []
+
+
+def test_complex_values_differ_by_their_modulus():
+    [message] = compare(tensor([1 + 1j], "complex64"), tensor([1 + 3j], "complex64"))
+    assert "max abs difference 2 at [0]" in message
+
+
+def test_the_whole_value_message():
+    assert value_difference(np.array([1.0, 5.0, 2.0]), np.array([1.5, 9.0, 2.0]), 0, 0) == (
+        "values differ at 2 of 3 elements (66.7%); "
+        "max abs difference 4 at [1] (expected 5, got 9); "
+        "first mismatch at [0]: expected 1, got 1.5"
+    )
+    assert value_difference(np.array(1.0), np.array(2.0), 0, 0) == (
+        "values differ at 1 of 1 elements (100%); max abs difference 1 at the only element "
+        "(expected 1, got 2)"
+    )
+
+
+def test_nested_values_name_their_path():
+    inner = tensor([1.0], requires_grad=True, grad=tensor([2.0]))
+    wrong = tensor([1.0], requires_grad=True, grad=tensor([3.0]))
+    [message] = compare({"w": [inner]}, {"w": [wrong]})
+    assert message.startswith("['w'][0].grad: values differ")
+    expected = {"a": 1, "b": 2, "c": 3}
+    assert compare(expected, {"c": 3}) == ["missing keys: 'a', 'b'"]
+    assert compare({"c": 3}, expected) == ["unexpected keys: 'a', 'b'"]
+
+
+def test_items_of_containers_name_their_index():
+    assert compare([1, 2], [1, 3]) == ["[1]: expected 2, got 3"]
+    a = ObjectValue("object", "Foo", "Foo(1)")
+    b = ObjectValue("object", "Foo", "Foo(2)")
+    assert compare([a], [b]) == ["[0]: the Foo differs: expected 'Foo(1)', got 'Foo(2)'"]
+
+
+def test_short_lists_are_printed_whole_and_long_ones_are_not():
+    eleven, twelve, thirteen = list(range(11)), list(range(12)), list(range(13))
+    assert compare(twelve, eleven) == [
+        f"expected 12 items, got 11: expected {twelve}, got {eleven}"
+    ]
+    assert compare(thirteen, twelve) == ["expected 13 items, got 12"]
+
+
+def test_descriptions_of_what_came_instead():
+    assert compare(3.0, 3) == ["expected a Python float (3.0), got an int (3)"]
+    assert compare(ObjectValue("object", "Foo", "Foo()"), 3) == ["expected a Foo object, got int 3"]
+    assert compare(SizeValue((2, 3)), 3) == ["expected torch.Size([2, 3]), got int 3"]
+    assert compare("cpu", 3) == ["expected 'cpu', got int 3"]
+    assert compare(None, "x" * 100) == [f"expected None, got {'x' * 59 + '…'!r}"]
+
+
+def test_short_keeps_the_limit_exactly():
+    from tutor.compare import short
+
+    assert short("x" * 60) == "x" * 60
+    assert short("x" * 61) == "x" * 59 + "…"
+    assert short("abcdef", 4) == "abc…"
+
+
+def test_integer_literals_against_float_tensors_use_the_tolerance():
+    assert compare_literal([1, 2], tensor([1.000001, 2.0])) == []
+    assert compare_literal([1, 2], tensor([1.1, 2.0])) != []
+
+
+def array(values, dtype="float32", *, text=None):
+    if text is not None:  # an object array: the child sends its repr only
+        return ArrayValue("object", (len(values),), None, text)
+    data = np.asarray(values, dtype=dtype)
+    return ArrayValue(dtype, tuple(data.shape), data)
+
+
+def test_numpy_arrays_compare_shape_dtype_values_and_object_reprs():
+    assert compare(array([1.0, 2.0]), array([1.0, 2.0])) == []
+    assert compare([array([1.0, 2.0])], [array([1.0, 2.0, 3.0])]) == [
+        "[0]: shape is [3], expected [2]"
+    ]
+    assert compare(array([1, 2], "int64"), array([1.0, 2.0], "float64")) == [
+        "dtype is float64, expected int64"
+    ]
+    [message] = compare([array([1.0, 2.0])], [array([1.0, 2.5])])
+    assert message.startswith("[0]: values differ at 1 of 2 elements")
+    same = array(["a", "b"], text="array(['a', 'b'], dtype=object)")
+    other = array(["a", "c"], text="array(['a', 'c'], dtype=object)")
+    assert compare(same, same) == []
+    assert compare(same, other) == [
+        "the array differs: expected \"array(['a', 'b'], dtype=object)\", "
+        "got \"array(['a', 'c'], dtype=object)\""
+    ]
+    assert compare(array([1.0]), tensor([1.0])) == [
+        "expected a numpy array of shape [1], float32, got tensor of shape [1], float32 on cpu"
+    ]
+
+
+def test_sets_compare_their_items():
+    assert compare(SetValue((1, 2)), SetValue((1, 2))) == []
+    assert compare(SetValue((0.5,)), SetValue((0.5000001,))) == []  # floats within tolerance
+    assert compare(SetValue((1, 2)), SetValue((1, 3))) == [
+        "expected the set (1, 2), got the set (1, 3)"
+    ]
+    assert compare(SetValue((1, 2)), [1, 2]) == ["expected the set (1, 2), got a list of 2 items"]
+
+
+@pytest.mark.parametrize(
+    "literal, got, ok",
+    [
+        ([2, 3], SizeValue((2, 4)), False),
+        ([1, 2], [1, 2], True),  # a list stays a list
+        ([1, 2], (1, 2, 3), False),
+        ("cpu", "cpu", True),  # a string that is not a device: `expr: x.device.type`
+        ("cpu", "cuda", False),
+        (0.5, 0.5000001, True),  # plain floats get float32's tolerance
+        (0.5, 0.6, False),
+        ([True, False], tensor([1.0, 0.0]), True),  # booleans against a float tensor
+        ([True, True], tensor([1.0, 0.0]), False),
+    ],
+)
+def test_more_literals(literal, got, ok):
+    assert (compare_literal(literal, got) == []) is ok
+
+
+def test_literal_tolerances_reach_plain_floats():
+    assert compare_literal(0.5, 0.6, Tolerance(atol=0.2)) == []
+    assert compare_literal(0.5, 0.5000001, Tolerance(exact=True)) != []
 
 
 # ----------------------------------------------------------------------- the failure panel

@@ -5,6 +5,8 @@ the app, harm the machine or lose their work)."""
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -19,8 +21,6 @@ from tutor.sandbox.pool import WarmRunner
 from tutor.schema import Exercise
 
 pytestmark = pytest.mark.slow
-
-HOME = Path.home()
 
 
 @pytest.fixture(scope="module")
@@ -104,17 +104,28 @@ def test_segfaults_name_the_signal(grader):
     assert "SIGSEGV" in verdict.summary
 
 
-def test_writing_outside_the_run_directory_is_blocked(grader):
-    target = HOME / ".bashrc"
-    before = target.read_bytes() if target.exists() else None
+@pytest.fixture
+def outside() -> Iterator[Path]:
+    """A directory of the learner's outside every run's reach (not under /tmp, which a run may
+    see privately): stands in for their home, which no test touches."""
+    made = Path(tempfile.mkdtemp(prefix="pttutor-outside-", dir="/var/tmp"))
+    (made / ".bashrc").write_text("# the learner's own\n")
+    yield made
+    shutil.rmtree(made, ignore_errors=True)
+
+
+def test_writing_outside_the_run_directory_is_blocked(grader, outside):
+    target = outside / ".bashrc"
     verdict = grade(grader, f"open({str(target)!r}, 'a').write('rm -rf ~\\n')")
     assert verdict.status is Status.BLOCKED
     assert "PermissionError" in verdict.summary
-    assert (target.read_bytes() if target.exists() else None) == before
+    assert target.read_text() == "# the learner's own\n"
 
 
-def test_home_cannot_be_listed_or_read(grader):
-    verdict = grade(grader, f"import os\ny = os.listdir({str(HOME)!r})")
+def test_a_directory_outside_cannot_be_listed_or_read(grader, outside):
+    verdict = grade(grader, f"import os\ny = os.listdir({str(outside)!r})")
+    assert verdict.status is Status.BLOCKED
+    verdict = grade(grader, f"y = open({str(outside / '.bashrc')!r}).read()")
     assert verdict.status is Status.BLOCKED
 
 
@@ -187,9 +198,7 @@ def test_hanging_atexit_and_non_daemon_threads_do_not_hang_the_run(grader):
         "threading.Thread(target=time.sleep, args=(600,)).start()\n"
         "y = 1\n"
     )
-    started = time.monotonic()
-    assert grade(grader, code).status is Status.PASSED
-    assert time.monotonic() - started < 20
+    assert grade(grader, code).status is Status.PASSED  # a hang would end as TIMEOUT
 
 
 def test_forked_children_and_escapees_are_swept(grader):
@@ -220,10 +229,8 @@ def test_the_openmp_pool_survives_a_run(grader):
         "a = torch.rand(2000, 2000)\ny = float((a @ a).sum() > 0)"
     )
     assert grade(grader, code).status is Status.FAILED  # y is 1.0, a float: not the int 1
-    started = time.monotonic()
     verdict = grader.grade(exercise(), "import torch\na = torch.rand(2000, 2000)\nb = a @ a\ny = 1")
-    assert verdict.status is Status.PASSED
-    assert time.monotonic() - started < 5
+    assert verdict.status is Status.PASSED  # a hung OpenMP pool would end as TIMEOUT
 
 
 @pytest.mark.cuda

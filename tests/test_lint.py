@@ -213,6 +213,20 @@ def test_an_unclosed_fence_in_a_task_or_hint(tmp_path):
     ]
 
 
+def test_an_unclosed_fence_in_a_checks_explanation(tmp_path):
+    text = GOOD.replace(
+        "      - expr: y\n",
+        "      - expr: y\n        explain: |\n          Compare with:\n          ```python\n"
+        "          y = x * 2\n",
+    )
+    root = tmp_path / "pack"
+    assert lint(tmp_path, {"demo.yaml": text}) == [
+        f"{root / 'demo.yaml'}:{line_of(text, '```python', nth=2)}: exercises.0.checks.0.explain: "
+        "the code block opened with ``` is never closed (the rest of the text would render as "
+        "code)"
+    ]
+
+
 def test_options_that_do_nothing_are_warnings(tmp_path):
     text = GOOD.replace(
         "      - expr: y\n", "      - stdout: hi\n        atol: 0.1\n      - raises: KeyError\n"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import select
 import signal
 import subprocess
@@ -23,6 +24,7 @@ from tutor.progress import (
     ExerciseState,
     Progress,
     ProgressNotSaved,
+    Resume,
 )
 from tutor.solution import FAILED_RUNS_TO_UNLOCK, Access, solution_access, solution_diff
 
@@ -161,6 +163,67 @@ def test_unknown_fields_are_ignored(home: Path) -> None:
     assert progress.exercises["basics/three"] == ExerciseState(done=True)
 
 
+def test_a_file_with_only_a_version_is_empty_progress(home: Path) -> None:
+    (home / FILE_NAME).write_text('{"version": 1, "last": "basics/three"}', encoding="utf-8")
+    progress = Progress.load(home)
+    assert progress.messages == [] and progress.exercises == {}
+    assert progress.last == "basics/three"
+
+
+def test_resume_device_last_and_theme_round_trip(home: Path) -> None:
+    progress = Progress.load(home)
+    progress.last, progress.theme, progress.device = "basics/four", "textual-light", "cuda"
+    progress.resume = Resume("basics/four", (3, 7), editor_scroll=12, lesson_scroll=40)
+    progress.save()
+    data = json.loads((home / FILE_NAME).read_text(encoding="utf-8"))
+    assert data["device"] == "cuda"
+    assert data["resume"] == {
+        "exercise": "basics/four",
+        "cursor": [3, 7],
+        "editor_scroll": 12,
+        "lesson_scroll": 40,
+    }
+    again = Progress.load(home)
+    assert again.messages == []
+    assert (again.last, again.theme, again.device) == ("basics/four", "textual-light", "cuda")
+    assert again.resume == progress.resume
+    assert Resume.from_json({"exercise": "a/b"}) == Resume("a/b", (0, 0), 0, 0)
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"last": 5, "theme": ["dark"], "device": "gpu", "resume": []},
+        {"device": None, "resume": {"exercise": 3}},
+        {"resume": {"exercise": "a/b", "cursor": [1]}},
+        {"resume": {"exercise": "a/b", "cursor": "1,2"}},
+        {"resume": {"exercise": "a/b", "cursor": [1, -1]}},
+        {"resume": {"exercise": "a/b", "cursor": [True, 0]}},
+        {"resume": {"exercise": "a/b", "editor_scroll": -1}},
+        {"resume": {"exercise": "a/b", "lesson_scroll": 1.5}},
+    ],
+)
+def test_a_bad_setting_is_dropped_and_the_progress_kept(home: Path, extra: dict) -> None:
+    """Where the learner was, and their choices, are worth less than their work: a bad value
+    there is forgotten alone, without moving the file aside."""
+    entry = {"done": True}
+    data = {"version": 1, "exercises": {"basics/three": entry}, **extra}
+    (home / FILE_NAME).write_text(json.dumps(data), encoding="utf-8")
+    progress = Progress.load(home)
+    assert progress.messages == [] and not backups(home)
+    assert progress.exercises["basics/three"] == ExerciseState(done=True)
+    assert (progress.last, progress.theme, progress.device, progress.resume) == (None,) * 4
+
+
+def test_failed_runs_are_counted(pack: LessonPack, home: Path) -> None:
+    lesson, three = pack.exercises()[0]
+    progress = Progress.load(home)
+    for _ in range(3):
+        progress.record_result(lesson, three, passed=False)
+    assert progress.state("basics/three").failed_runs == 3
+    assert solution_access(progress.state("basics/three")).access is Access.CONFIRM
+
+
 # ------------------------------------------------------ atomic saves, SIGKILL
 
 CHILD = textwrap.dedent(
@@ -266,6 +329,9 @@ def test_stale_temp_files_of_a_crashed_save_are_swept(home: Path) -> None:
         '{"version": 1, "exercises": {"a/b": 5}}',
         '{"version": 1, "exercises": {"a/b": {"failed_runs": "many"}}}',
         '{"version": 1, "exercises": {"a/b": {"done": 1}}}',
+        '{"version": 1, "exercises": {"a/b": {"failed_runs": true}}}',  # true is not a count
+        '{"version": 1, "exercises": {"a/b": {"hints_shown": false}}}',
+        '{"version": 1, "exercises": {"a/b": {"updated": true}}}',
         '{"version": 0}',
         '{"version": true}',
         "[" * 100_000,
@@ -276,14 +342,53 @@ def test_a_damaged_file_is_moved_aside_with_a_message(home: Path, content: str) 
     path.write_text(content, encoding="utf-8")
     progress = Progress.load(home)
     assert progress.exercises == {} and progress.blocked is None
+    assert (progress.last, progress.theme, progress.device, progress.resume) == (None,) * 4
     (message,) = progress.messages
     assert "could not be read" in message and "moved to" in message
     (backup,) = backups(home)
     assert str(backup) in message
+    assert re.fullmatch(rf"{re.escape(FILE_NAME)}\.\d{{8}}-\d{{6}}\.bak", backup.name)
     assert backup.read_text(encoding="utf-8") == content  # kept byte for byte
     assert not path.exists()
     progress.save()  # starting afresh writes a new file; the backup stays
     assert backup.read_text(encoding="utf-8") == content
+
+
+@pytest.mark.parametrize(
+    "content, reason",
+    [
+        ("[1, 2]", "it is not a JSON object"),
+        ('{"version": 1, "exercises": []}', "'exercises' is not an object"),
+        ('{"version": 1, "exercises": {"a/b": 5}}', "exercise 'a/b': an exercise entry is int"),
+        (
+            '{"version": 1, "exercises": {"a/b": {"failed_runs": true}}}',
+            "exercise 'a/b': 'failed_runs' is true",
+        ),
+        ('{"version": "1"}', "unknown format version '1'"),
+    ],
+)
+def test_the_message_says_what_is_wrong_with_the_file(home: Path, content: str, reason: str):
+    (home / FILE_NAME).write_text(content, encoding="utf-8")
+    (message,) = Progress.load(home).messages
+    assert f"because it could not be read ({reason}" in message
+
+
+def test_backups_in_the_same_second_are_numbered(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("tutor.progress.time.strftime", lambda _format: "20250102-030405")
+    for _ in range(3):
+        (home / FILE_NAME).write_text("{oops", encoding="utf-8")
+        Progress.load(home)
+    progress = Progress.load(home)
+    progress.save()
+    progress.backup()
+    assert [p.name for p in sorted(home.glob("*.bak"))] == [
+        f"{FILE_NAME}.20250102-030405-1.bak",
+        f"{FILE_NAME}.20250102-030405-2.bak",
+        f"{FILE_NAME}.20250102-030405.bak",
+        f"{FILE_NAME}.20250102-030405.before-reset.bak",
+    ]
 
 
 def test_a_file_that_is_not_utf8_is_moved_aside(home: Path) -> None:
@@ -328,7 +433,7 @@ def test_load_never_raises_when_the_file_cannot_be_moved_aside(
     progress = Progress.load(home)  # must not raise
     (message,) = progress.messages
     assert "could not be moved aside (Permission denied)" in message
-    assert "left untouched" in message
+    assert "left untouched, and nothing will be saved until it is moved or fixed" in message
     assert progress.blocked
     progress.last = "basics/three"  # the session goes on in memory...
     with pytest.raises(ProgressNotSaved, match="not saving over it"):
@@ -339,8 +444,9 @@ def test_load_never_raises_when_the_file_cannot_be_moved_aside(
 def test_load_never_raises_on_an_unreadable_path(home: Path) -> None:
     (home / FILE_NAME).mkdir()  # a directory where the file should be
     progress = Progress.load(home)
-    assert len(progress.messages) == 1 and progress.blocked is None
-    assert len(backups(home)) == 1
+    (message,) = progress.messages
+    assert "because it could not be read ([Errno 21] Is a directory" in message
+    assert progress.blocked is None and len(backups(home)) == 1
 
 
 def test_load_of_a_missing_directory_is_empty_and_quiet(tmp_path: Path) -> None:

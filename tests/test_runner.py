@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import select
 import shlex
 import sys
 import threading
@@ -112,24 +111,12 @@ def test_a_setup_failure_is_the_lessons_fault(runner):
     assert "bug in the lesson" in result.detail
 
 
-def ends_within(pid: int, timeout: float) -> bool:
-    """Wait for process `pid` (not ours) to end: its pidfd turns readable when it does."""
-    try:
-        pidfd = os.pidfd_open(pid)
-    except ProcessLookupError:
-        return True
-    try:
-        return bool(select.select([pidfd], [], [], timeout)[0])
-    finally:
-        os.close(pidfd)
-
-
 def test_timeout_kills_the_whole_session(runner):
     token = f"pttutor-grandchild-{uuid.uuid4().hex}"
     code = (
         "import subprocess, sys\n"
         f"child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)', "
-        f"'{token}'])\n"
+        f"'{token}'], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)\n"
         "while True: pass\n"
     )
     result = runner.run(RunRequest(code=code, timeout=1))

@@ -1,7 +1,7 @@
 """What the learner's code built, as plain data: the model structure and the autograd graph.
 
-The sandbox child (`tutor/sandbox/child/_ptt_inspect.py`, `inspect_run`) walks the learner's namespace after
-the checks and sends an `inspect` section of JSON with the result; this module decodes it into
+The sandbox child (`tutor/sandbox/child/_ptt_inspect.py`, `inspect_run`) walks the learner's
+namespace after the checks and sends an `inspect` section of JSON with the result; this module decodes it into
 frozen dataclasses (no torch, no Textual), turns them back into the documented JSON of
 `pttutor check --json`, and words the structure as a torchinfo-like text summary.
 
