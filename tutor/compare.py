@@ -95,6 +95,8 @@ def describe(value: Any) -> str:
         return f"a {type(value).__name__} of {len(value)} items"
     if isinstance(value, Mapping):
         return f"a dict of {len(value)} entries"
+    if isinstance(value, SetValue):
+        return f"the set {short(repr(value.items))}"
     if isinstance(value, str):
         return repr(short(value))
     return f"{type(value).__name__} {short(repr(value))}"
@@ -335,6 +337,12 @@ def value_difference(expected: np.ndarray, got: np.ndarray, rtol: float, atol: f
         return f"shape is {list(got.shape)}, expected {list(expected.shape)}"
     if expected.size == 0:
         return ""
+    if (
+        expected.dtype == got.dtype
+        and expected.dtype.kind in "biufc"
+        and np.array_equal(expected, got, equal_nan=expected.dtype.kind in "fc")
+    ):
+        return ""  # identical values (a reference run's twin): the cheap answer, ~10x faster
     mismatch = mismatch_mask(expected, got, rtol, atol)
     count = int(np.count_nonzero(mismatch))
     if count == 0:

@@ -144,10 +144,10 @@ class WarmRunner(Runner):
             self._cond.wait_for(lambda: self._info is not None or self._closed, timeout=timeout)
             return self._info
 
-    def ready(self, device: str = "cpu") -> bool:
-        """True when a run on `device` would start at once: a warm spare is waiting."""
+    def ready(self, device: str = "cpu", count: int = 1) -> bool:
+        """True when `count` runs on `device` would start at once: that many spares wait."""
         with self._cond:
-            return bool(self._state.ready.get(self._concrete(device)))
+            return len(self._state.ready.get(self._concrete(device), ())) >= count
 
     def interpreter_info(self, timeout: float = STARTUP_TIMEOUT) -> InterpreterInfo:
         """What the sandbox interpreter has, from the zygote (no extra torch import)."""
