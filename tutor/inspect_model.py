@@ -1,9 +1,9 @@
 """What the learner's code built, as plain data: the model structure and the autograd graph.
 
 The sandbox child (`tutor/sandbox/child/_ptt_inspect.py`, `inspect_run`) walks the learner's
-namespace after the checks and sends an `inspect` section of JSON with the result; this module decodes it into
-frozen dataclasses (no torch, no Textual), turns them back into the documented JSON of
-`pttutor check --json`, and words the structure as a torchinfo-like text summary.
+namespace after the checks and sends an `inspect` section of JSON with the result; this module
+decodes it into frozen dataclasses (no torch, no Textual), turns them back into the documented
+JSON of `pttutor check --json`, and words the structure as a torchinfo-like text summary.
 
 Decoding never fails a run: a malformed section (the child runs the learner's code, so it may
 send anything) becomes a `Structure` or `AutogradGraph` whose `error` says so.
