@@ -96,8 +96,12 @@ async def test_solution_after_a_pass_shows_a_diff_and_is_recorded(make_app, data
         assert "Reference solution: Make three" in text
         assert "-x = 1 + 2" in text and "+x = 3" in text
         assert saved(data_dir)["exercises"]["basics/three"]["solution_seen"] is True
-        await pilot.press("ctrl+r")  # app keys are off under the modal
+        before = len(app.grader.runner.requests)  # type: ignore[attr-defined]
+        await pilot.press("ctrl+r")  # app keys are off under the modal: nothing runs
+        await pilot.pause(0.2)
+        await app.workers.wait_for_complete()
         assert app.active_run is None
+        assert len(app.grader.runner.requests) == before  # type: ignore[attr-defined]
         await pilot.press("escape")
         await pilot.pause()
         assert not isinstance(app.screen, SolutionScreen)
