@@ -10,6 +10,7 @@ one-line test.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
 INDENT = 4
 
@@ -39,11 +40,11 @@ def indentation(line: str) -> int:
     return width
 
 
-def _code_part(line: str) -> str:
-    """`line` without its comment and trailing blanks; `#` inside a string is kept."""
+def _outside_strings(text: str) -> Iterator[tuple[int, str]]:
+    """(index, character) for every character outside string literals and escapes."""
     quote: str | None = None
     escaped = False
-    for index, char in enumerate(line):
+    for index, char in enumerate(text):
         if escaped:
             escaped = False
         elif char == "\\":
@@ -53,7 +54,14 @@ def _code_part(line: str) -> str:
                 quote = None
         elif char in "'\"":
             quote = char
-        elif char == "#":
+        else:
+            yield index, char
+
+
+def _code_part(line: str) -> str:
+    """`line` without its comment and trailing blanks; `#` inside a string is kept."""
+    for index, char in _outside_strings(line):
+        if char == "#":
             return line[:index].rstrip()
     return line.rstrip()
 
@@ -61,19 +69,8 @@ def _code_part(line: str) -> str:
 def _open_brackets(code: str) -> int:
     """How many brackets `code` opens and does not close (strings are skipped)."""
     depth = 0
-    quote: str | None = None
-    escaped = False
-    for char in code:
-        if escaped:
-            escaped = False
-        elif char == "\\":
-            escaped = True
-        elif quote is not None:
-            if char == quote:
-                quote = None
-        elif char in "'\"":
-            quote = char
-        elif char in _OPENERS:
+    for _, char in _outside_strings(code):
+        if char in _OPENERS:
             depth += 1
         elif char in _CLOSERS:
             depth = max(0, depth - 1)
