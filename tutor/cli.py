@@ -31,6 +31,7 @@ from .sandbox.pool import WarmRunner
 from .sandbox.probe import probe_interpreter
 from .schema import Exercise, Lesson
 from .textsafe import inert
+from .verify import verify_rows
 
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -212,10 +213,10 @@ def _python_and_source(args: argparse.Namespace) -> tuple[str, str]:
     return str(python), source
 
 
-def _grader(args: argparse.Namespace, checks_at_once: int = 1) -> Grader:
+def _grader(args: argparse.Namespace, checks_at_once: int = 1, spares: int = 0) -> Grader:
     # Two spares a check: the reference and the learner's code run side by side from one torch
     # import.
-    runner = WarmRunner(_python(args), spares=2 * checks_at_once)
+    runner = WarmRunner(_python(args), spares=spares or 2 * checks_at_once)
     # Fail early, in one line, where the interpreter has no usable torch: otherwise every
     # exercise would fail with the same error. With the pool it costs nothing extra: the zygote
     # that answers is the one the runs fork from.
@@ -422,6 +423,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 CHECKS_AT_ONCE = 2  # checks run side by side (each runs the reference and the code at once)
+VERIFY_AT_ONCE = 3  # verify's gradings at once (their references are shared, a run each)
 
 _T = TypeVar("_T")
 _R = TypeVar("_R")
@@ -446,13 +448,11 @@ def _in_order(work: Callable[[_T], _R], items: Sequence[_T], workers: int) -> It
 def cmd_verify(args: argparse.Namespace) -> int:
     pack = _pack(args)
     selected = _selected(pack, args.only)
-    workers = min(CHECKS_AT_ONCE, len(selected))
-    grader = _grader(args, checks_at_once=workers)
+    grader = _grader(args, spares=VERIFY_AT_ONCE + 1)
     rows: list[dict[str, Any]] = []
     started = time.monotonic()
     try:
-        # Exercises side by side over the pool's spares; rows print in the pack's order.
-        for row in _in_order(lambda pair: _verify_exercise(grader, *pair), selected, workers):
+        for row in verify_rows(grader, selected, VERIFY_AT_ONCE):
             rows.append(row)
             if not args.json:
                 mark = {"ok": "✓", "skipped": "-", "problem": "✗"}[row["result"]]
@@ -484,19 +484,6 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return 1 if problems or pack.problems else 0
 
 
-def _verify_exercise(grader: Grader, lesson: Lesson, exercise: Exercise) -> dict[str, Any]:
-    """One verify row: the solution passes, the starter fails, shortcuts and alternatives go
-    the right way. Runs in a worker thread (the Grader is thread-safe)."""
-    ref = f"{lesson.id}/{exercise.id}"
-    t0 = time.monotonic()
-    solution = grader.grade(exercise, exercise.solution)
-    starter = grader.grade(exercise, exercise.starter)
-    shortcuts, alternatives = _verify_variants(grader, exercise, solution)
-    row = _verify_row(ref, solution, starter, time.monotonic() - t0)
-    _judge_variants(row, shortcuts, alternatives)
-    return row
-
-
 def _selected(pack: LessonPack, only: Sequence[str]) -> list[tuple[Lesson, Exercise]]:
     if not only:
         return pack.exercises()
@@ -508,84 +495,6 @@ def _selected(pack: LessonPack, only: Sequence[str]) -> list[tuple[Lesson, Exerc
             raise UsageError(str(exc)) from None
         chosen.extend((lesson, e) for e in ([exercise] if exercise else lesson.exercises))
     return chosen
-
-
-def _verify_variants(
-    grader: Grader, exercise: Exercise, solution: Verdict
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Run the exercise's shortcuts (each must fail) and alternatives (each must pass), once
-    the solution passes: otherwise they prove nothing."""
-    if solution.status is not Status.PASSED:
-        return [], []
-
-    def run(code: str, why: str, must_pass: bool) -> dict[str, Any]:
-        verdict = grader.grade(exercise, code)
-        passed = verdict.status is Status.PASSED
-        checked = verdict.status not in (Status.INTERNAL_ERROR, Status.CANCELLED)
-        return {
-            "why": why,
-            "status": verdict.status.value,
-            "ok": checked and passed == must_pass,
-            "summary": verdict.summary,
-            "failed": [c.label for c in verdict.checks if c.state is CheckState.FAILED],
-        }
-
-    shortcuts = [run(v.code, v.why, False) for v in exercise.shortcuts]
-    alternatives = [run(v.code, v.why, True) for v in exercise.alternatives]
-    return shortcuts, alternatives
-
-
-def _judge_variants(
-    row: dict[str, Any], shortcuts: list[dict[str, Any]], alternatives: list[dict[str, Any]]
-) -> None:
-    """Add the shortcuts' and alternatives' results to a verify row; any that went the wrong
-    way makes the row a problem."""
-    row["shortcuts"], row["alternatives"] = shortcuts, alternatives
-    if row["result"] != "ok":
-        return
-    wrong = [
-        f"shortcut {i} ({s['why']}) passes; it must fail"
-        if s["status"] == Status.PASSED.value
-        else f"shortcut {i} ({s['why']}) could not be checked: {s['summary']}"
-        for i, s in enumerate(shortcuts, 1)
-        if not s["ok"]
-    ]
-    wrong += [
-        f"alternative {i} ({a['why']}) does not pass: {a['summary']}"
-        + (f" ({', '.join(a['failed'])})" if a["failed"] else "")
-        for i, a in enumerate(alternatives, 1)
-        if not a["ok"]
-    ]
-    if wrong:
-        row.update(result="problem", message="; ".join(wrong))
-    elif shortcuts or alternatives:
-        counts = f"shortcuts fail ({len(shortcuts)}), alternatives pass ({len(alternatives)})"
-        row["message"] += f", {counts}"
-
-
-def _verify_row(ref: str, solution: Verdict, starter: Verdict, seconds: float) -> dict[str, Any]:
-    row: dict[str, Any] = {
-        "exercise": ref,
-        "solution": solution.status.value,
-        "starter": starter.status.value,
-        "seconds": round(seconds, 2),
-    }
-    if solution.status is Status.SKIPPED:
-        row.update(result="skipped", message=solution.summary)
-    elif solution.status is not Status.PASSED:
-        detail = "; ".join(f"{c.label}: {c.message}" for c in solution.checks if c.message)
-        row.update(
-            result="problem",
-            message=f"the solution does not pass: {solution.summary}"
-            + (f" ({detail})" if detail else ""),
-        )
-    elif starter.status is Status.PASSED:
-        row.update(result="problem", message="the starter code already passes")
-    elif starter.status in (Status.INTERNAL_ERROR, Status.CANCELLED):
-        row.update(result="problem", message=f"the starter could not be checked: {starter.summary}")
-    else:
-        row.update(result="ok", message=f"solution passes, starter fails ({starter.status.value})")
-    return row
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:

@@ -15,6 +15,7 @@ import string
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from .parsing import parse_module
 from .schema import FunctionArg, FunctionSpec
 
 if TYPE_CHECKING:
@@ -78,7 +79,7 @@ def generate(spec: FunctionSpec, seed: int, names: tuple[str, ...] = ()) -> Gene
 def parameter_names(code: str, function: str) -> tuple[str, ...]:
     """The positional parameter names of `def function(...)` in `code` (empty if not found)."""
     try:
-        tree = ast.parse(code)
+        tree = parse_module(code)
     except (SyntaxError, ValueError):
         return ()
     for node in ast.walk(tree):

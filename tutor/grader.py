@@ -4,6 +4,9 @@ Both runs go through the same `Runner`, on the same device, with the same seeds:
 seed for trial 0, and for the hidden trials (and a function under test's inputs) seeds drawn
 here, per run, where the learner's code cannot see them coming. Only an exercise with a single
 trial and no function reuses its reference run, cached per exercise content and device.
+An author's tools may judge several pieces of code against one `SharedReference` (one draw, one
+reference run): `pttutor verify` does, for an exercise's solution, starter and variants. Never a
+learner's: their next run must meet seeds they have not seen.
 Code that reaches into the tutor's machinery is refused before anything runs. A predict-first
 item runs only the lesson's snippet: the learner's prediction is read with `ast`, never run.
 """
@@ -72,6 +75,28 @@ def inputs_for(exercise: Exercise, seed: int) -> GeneratedInputs | None:
     return generate(exercise.function, seed, names)
 
 
+class SharedReference:
+    """One draw (hidden seeds, a function's inputs) and one reference run, for several gradings
+    of one exercise: the reference runs once, when the first grading needs it."""
+
+    def __init__(self, exercise: Exercise) -> None:
+        self.exercise = exercise
+        self.seeds = tuple(draw_seed() for _ in range(exercise.trial_count - 1))
+        self.inputs = inputs_for(exercise, draw_seed())
+        self._future: Future[RunResult] | None = None
+        self._lock = threading.Lock()
+
+    def start(self, grading: Grading, device: str) -> Future[RunResult]:
+        """The reference run's future, started by the first caller through its grading."""
+        with self._lock:
+            if self._future is None:
+                request = request_for(
+                    self.exercise, self.exercise.solution, device, self.seeds, self.inputs
+                )
+                self._future = grading.grader._pool.submit(grading._run, request)
+            return self._future
+
+
 class Grader:
     """Runs and judges; thread-safe, so the UI can grade from a worker thread."""
 
@@ -96,11 +121,15 @@ class Grader:
     def _device_for_run(self) -> str:
         return self._resolved or self.device
 
-    def grade(self, exercise: Exercise, code: str) -> Verdict:
-        return self.start(exercise, code).verdict()
+    def grade(
+        self, exercise: Exercise, code: str, shared: SharedReference | None = None
+    ) -> Verdict:
+        return self.start(exercise, code, shared).verdict()
 
-    def start(self, exercise: Exercise, code: str) -> Grading:
-        return Grading(self, exercise, code)
+    def start(
+        self, exercise: Exercise, code: str, shared: SharedReference | None = None
+    ) -> Grading:
+        return Grading(self, exercise, code, shared)
 
     def cached_reference(self, exercise: Exercise, device: str) -> RunResult | None:
         if not exercise.reference_is_reusable:
@@ -124,10 +153,17 @@ class Grader:
 class Grading:
     """One check of one exercise, cancellable from another thread."""
 
-    def __init__(self, grader: Grader, exercise: Exercise, code: str) -> None:
+    def __init__(
+        self,
+        grader: Grader,
+        exercise: Exercise,
+        code: str,
+        shared: SharedReference | None = None,
+    ) -> None:
         self.grader = grader
         self.exercise = exercise
         self.code = code
+        self.shared = shared
         self._handles: list[RunHandle] = []
         self._cancelled = False
         self._lock = threading.Lock()
@@ -173,14 +209,13 @@ class Grading:
         if reach:
             return blocked(reach)
         exercise = self.exercise
-        seeds = tuple(draw_seed() for _ in range(exercise.trial_count - 1))
-        inputs = inputs_for(exercise, draw_seed())
+        shared = self.shared if self.shared is not None else SharedReference(exercise)
+        seeds, inputs = shared.seeds, shared.inputs
         reference = grader.cached_reference(exercise, device)
         pending: Future[RunResult] | None = None
         if reference is None:
             # Run the solution alongside the learner's code: two cores, one wait.
-            solution = request_for(exercise, exercise.solution, device, seeds, inputs)
-            pending = grader._pool.submit(self._run, solution)
+            pending = shared.start(self, device)
         learner = self._run(request_for(exercise, self.code, device, seeds, inputs))
         if pending is not None:
             reference = pending.result()

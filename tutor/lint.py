@@ -20,6 +20,7 @@ import yaml
 from markdown_it import MarkdownIt
 
 from .loader import ORDER_FILE, lesson_files, line_of, load_pack
+from .parsing import parse_expression, parse_module
 from .predict import Unreadable, read_prediction
 from .rules import harness_reach, judge_rules, names_defined_as_functions, self_raised
 from .schema import Check, Exercise, Lesson
@@ -358,7 +359,7 @@ def _lint_order(order: Path) -> list[LintProblem]:
 def _same_code(a: str, b: str) -> bool:
     """Equal as Python (comments and layout aside), or as text where one does not parse."""
     try:
-        return ast.dump(ast.parse(a)) == ast.dump(ast.parse(b))
+        return ast.dump(parse_module(a)) == ast.dump(parse_module(b))
     except SyntaxError:
         return a.strip() == b.strip()
 
@@ -372,7 +373,7 @@ def defined_names(*sources: str) -> set[str] | None:
     names: set[str] = set()
     for source in sources:
         try:
-            tree = ast.parse(source)
+            tree = parse_module(source)
         except SyntaxError:
             return None
         for node in ast.walk(tree):
@@ -396,7 +397,7 @@ def free_names(expr: str) -> set[str]:
     """Names an expression reads from its namespace (not those its own lambdas bind)."""
     loaded: set[str] = set()
     bound: set[str] = set()
-    for node in ast.walk(ast.parse(expr, mode="eval")):
+    for node in ast.walk(parse_expression(expr)):
         if isinstance(node, ast.Name):
             (loaded if isinstance(node.ctx, ast.Load) else bound).add(node.id)
         elif isinstance(node, ast.arg):

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .compare import PYTHON_FLOAT_TOLERANCE, Tolerance, describe, short
+from .parsing import parse_module
 from .value_text import DEFAULT_DTYPES, value_text
 from .values import (
     ArrayValue,
@@ -172,7 +173,7 @@ def read_prediction(source: str) -> Prediction | Unreadable:
             f"your prediction is {len(source):,} characters long; write one value, like {FORMS}"
         )
     try:
-        tree = ast.parse(source)
+        tree = parse_module(source)
     except SyntaxError as exc:
         where = f"line {exc.lineno}: " if exc.lineno else ""
         return Unreadable(f"{where}Python cannot read this: {exc.msg}", exc.lineno)

@@ -21,6 +21,7 @@ import functools
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
+from .parsing import parse_module
 from .schema import Rules
 
 BUILTIN_NAMES = frozenset(dir(builtins))
@@ -305,7 +306,7 @@ def _local_names(node: ast.AST) -> frozenset[str]:
 @functools.lru_cache(maxsize=64)
 def _parse(code: str) -> _Source | None:
     try:
-        return _Source(ast.parse(code))
+        return _Source(parse_module(code))
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return None
 

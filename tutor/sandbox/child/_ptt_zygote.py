@@ -24,6 +24,7 @@ import signal
 import socket
 import sys
 import time
+from collections.abc import Iterable
 from typing import Any
 
 from _ptt_boot import import_torch, warm_up
@@ -38,6 +39,7 @@ from _ptt_confine import (
     private_mounts,
     process_count,
 )
+from _ptt_hugepages import HugePages
 from _ptt_job import _run_and_report, resolve_device
 from _ptt_wire import FrameWriter, _read_frame
 
@@ -213,11 +215,14 @@ def zygote_main(ctl_fd: int, isolate: bool) -> None:
         "threads": len(os.listdir("/proc/self/task")) if os.path.isdir("/proc/self/task") else 0,
     }
     _tell(ctl, info)
+    huge = HugePages()  # when idle: forks get cheaper as the zygote's memory is collapsed
     spares: set[int] = set()
     selector = selectors.DefaultSelector()
     selector.register(ctl, selectors.EVENT_READ)
     while True:
-        if selector.select(timeout=0.2):
+        if not selector.select(timeout=0 if huge.pending else 0.2):
+            huge.step()
+        else:
             try:
                 data, fds, _, _ = socket.recv_fds(ctl, 65536, 1)
             except OSError:
@@ -257,6 +262,7 @@ def zygote_main(ctl_fd: int, isolate: bool) -> None:
     for pid in spares:
         with contextlib.suppress(OSError):
             os.killpg(pid, signal.SIGKILL)
+    _reap_killed(spares)
     _sweep(spares=set())
     os._exit(0)
 
@@ -288,18 +294,31 @@ def _reap(ctl: socket.socket, spares: set[int]) -> None:
 def _sweep(spares: set[int]) -> None:
     """As a subreaper we inherit whatever a run left behind (setsid + fork): kill it all.
 
-    A killed process's children are reparented to us in turn, so sweep until a few passes in a
-    row find nothing: a chain that re-extends itself is caught generation by generation."""
-    quiet = 0
+    A killed process's children become ours when it exits, before it can be reaped; so each
+    pass reaps what it killed before the next one looks, and a pass that finds nothing means
+    nothing is left. (Nothing escapes a run in namespaces: there one pass finds nothing.)"""
     for _ in range(1000):
         killed = _kill_orphans(spares)
-        for pid in killed:  # reap what we killed, so it leaves /proc
-            with contextlib.suppress(ChildProcessError, OSError):
-                os.waitpid(pid, os.WNOHANG)
-        quiet = 0 if killed else quiet + 1
-        if quiet >= 3:
+        if not killed:
             return
-        time.sleep(0.001 if killed else 0.005)
+        _reap_killed(killed)
+
+
+def _reap_killed(pids: Iterable[int], timeout: float = 2.0) -> None:
+    """Reap killed children (SIGKILL is quick, but a process stuck in the kernel is not)."""
+    pending = set(pids)
+    deadline = time.monotonic() + timeout
+    while pending:
+        for pid in list(pending):
+            try:
+                done, _ = os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                done = pid
+            if done:
+                pending.discard(pid)
+        if not pending or time.monotonic() > deadline:
+            return
+        time.sleep(0.0005)
 
 
 def _kill_orphans(spares: set[int]) -> list[int]:
