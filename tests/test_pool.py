@@ -32,6 +32,17 @@ def test_zygote_reports_what_it_has(pool):
     assert info is not None and info["torch"] and info["cuda"] in (True, False)
 
 
+def test_wait_ready_returns_once_spares_wait():
+    runner = WarmRunner(spares=2)
+    try:
+        assert not runner.ready("cpu", 2)  # nothing started yet
+        assert runner.wait_ready("cpu", count=2, timeout=120)
+        assert runner.ready("cpu", 2)
+    finally:
+        runner.close()
+    assert not runner.wait_ready("cpu", count=1, timeout=5)  # closed: never
+
+
 def test_a_killed_zygote_is_restarted_transparently(pool):
     first = pool.run(RunRequest(code="y = 1", exprs=("y",)))
     assert first.values == {"y": 1}

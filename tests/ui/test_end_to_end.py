@@ -60,18 +60,22 @@ async def test_reference_solution_passes_with_the_real_runner(
 
 
 async def test_the_default_warm_runner_reports_the_interpreter(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    """Without an injected probe, the app asks the warm pool what the interpreter has."""
+    """Without an injected probe, the app asks the warm pool what the interpreter has, and the
+    header says "ready" only once a run would start at once (two spares wait: the learner's
+    code and the reference)."""
     from tutor.sandbox.pool import WarmRunner
 
     pack = load_pack(write_pack(tmp_path / "pack"))
-    app = TutorApp(
-        pack, python=sys.executable, runner=WarmRunner(sys.executable), data_dir=tmp_path
-    )
+    runner = WarmRunner(sys.executable)
+    app = TutorApp(pack, python=sys.executable, runner=runner, data_dir=tmp_path)
     async with app.run_test(size=(120, 40)) as pilot:
+        assert app.status_bar.run_state == "starting PyTorch…"
         for _ in range(600):
             await pilot.pause(0.1)
             if app.devices.info is not None:
                 break
         info = app.devices.info
         assert info is not None and info.usable, info
+        assert app.status_bar.run_state == "ready"
+        assert runner.ready("cpu", 2)  # when it said so
         assert not [s for s in app.said if "Cannot run code" in s]

@@ -149,6 +149,25 @@ class WarmRunner(Runner):
         with self._cond:
             return len(self._state.ready.get(self._concrete(device), ())) >= count
 
+    def wait_ready(
+        self, device: str = "cpu", count: int = 1, timeout: float = STARTUP_TIMEOUT
+    ) -> bool:
+        """Wait until `ready(device, count)`; False when the pool closed, the device cannot
+        start spares, or the time ran out. Used to say "ready" only when a run starts at once."""
+        self.warm_up(device)
+
+        def settled() -> bool:
+            concrete = self._concrete(device)
+            return (
+                self._closed
+                or concrete in self._state.failed
+                or len(self._state.ready.get(concrete, ())) >= count
+            )
+
+        with self._cond:
+            self._cond.wait_for(settled, timeout=timeout)
+            return len(self._state.ready.get(self._concrete(device), ())) >= count
+
     def interpreter_info(self, timeout: float = STARTUP_TIMEOUT) -> InterpreterInfo:
         """What the sandbox interpreter has, from the zygote (no extra torch import)."""
         with self._cond, contextlib.suppress(OSError, RuntimeError):

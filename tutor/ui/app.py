@@ -93,11 +93,7 @@ class TutorApp(InsideViews, WorkflowActions, App[None]):
         self.start_at = start_at
         progress = Progress.load(data_dir or default_data_dir())
         self.grader = Grader(runner or WarmRunner(python), device)
-        # A warm pool already knows what the interpreter has: no second torch import to ask.
-        describe = getattr(self.grader.runner, "interpreter_info", None)
-        self._probe: Probe = probe or (
-            (lambda _python: describe()) if describe is not None else probe_interpreter
-        )
+        self._probe: Probe = probe or self._pool_probe() or probe_interpreter
         self.devices = DeviceChoice(self.grader, python, key_for("switch_device"))
         if progress.device:
             self.devices.restore(progress.device)
@@ -551,6 +547,22 @@ class TutorApp(InsideViews, WorkflowActions, App[None]):
         await self.task_pane.show_hints(position, shown)
 
     # ---------------------------------------------------------------- device
+
+    def _pool_probe(self) -> Probe | None:
+        """A warm pool already knows what the interpreter has (no second torch import to ask),
+        and the header says "ready" only once a run would start at once: the learner's code
+        and the reference each have a spare waiting."""
+        runner = self.grader.runner
+        if not isinstance(runner, WarmRunner):
+            return None
+
+        def probe(_python: str) -> InterpreterInfo:
+            info = runner.interpreter_info()
+            if info.usable:
+                runner.wait_ready(self.grader.device, count=min(2, runner.spares))
+            return info
+
+        return probe
 
     def _start_probe(self) -> None:
         """Ask the sandbox interpreter about torch and CUDA in a daemon thread: the first frame
