@@ -7,6 +7,7 @@ whatever the kernel lacks is reported, never fatal.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import struct
 import sys
@@ -163,7 +164,9 @@ _SCOPE_ABSTRACT_UNIX, _SCOPE_SIGNAL = 1, 2
 _READ = _FS_EXECUTE | _FS_READ_FILE | _FS_READ_DIR
 
 
+@functools.lru_cache(maxsize=1)
 def _libc() -> Any:
+    """libc, loaded once (per zygote: its spares inherit it; a load costs ~50 us)."""
     import ctypes
 
     libc = ctypes.CDLL(None, use_errno=True)
@@ -245,6 +248,19 @@ def read_rules() -> tuple[list[str], list[str]]:
     return sorted(p for p in trees if p and os.path.exists(p)), sorted(listable)
 
 
+@functools.lru_cache(maxsize=1)
+def read_plan() -> tuple[tuple[str, int, bool], ...]:
+    """The read rules as (path, rights, is a directory): worked out once, by the zygote before
+    it forks (listing site-packages and checking each entry is most of a confinement's cost),
+    and inherited by every spare."""
+    trees, listable = read_rules()
+    plan = [(path, _READ, os.path.isdir(path)) for path in trees]
+    for directory in listable:
+        plan.append((directory, _FS_READ_DIR, True))
+        plan.extend((p, _READ, os.path.isdir(p)) for p in _readable_entries(directory, listable))
+    return tuple(plan)
+
+
 def _readable_entries(directory: str, listable: list[str]) -> list[str]:
     try:
         entries = sorted(os.listdir(directory))
@@ -289,13 +305,13 @@ def confine(writable: list[str], cuda: bool) -> dict[str, Any]:
         report["missing"].append(f"Landlock ruleset (errno {ctypes.get_errno()})")
         return report
 
-    def allow(path: str, rights: int) -> None:
+    def allow(path: str, rights: int, is_dir: bool | None = None) -> None:
         try:
             fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
         except OSError:
             return
         try:
-            if not os.path.isdir(path):
+            if not (os.path.isdir(path) if is_dir is None else is_dir):
                 rights &= _FS_FILE_ONLY
             rule = ctypes.create_string_buffer(struct.pack("=Qi", rights & fs_rights, fd), 12)
             libc.syscall(_SYS_ADD_RULE, ruleset, 1, rule, 0)  # LANDLOCK_RULE_PATH_BENEATH
@@ -303,13 +319,8 @@ def confine(writable: list[str], cuda: bool) -> dict[str, Any]:
             os.close(fd)
 
     try:
-        trees, listable = read_rules()
-        for path in trees:
-            allow(path, _READ)
-        for directory in listable:
-            allow(directory, _FS_READ_DIR)
-            for path in _readable_entries(directory, listable):
-                allow(path, _READ)
+        for path, rights, is_dir in read_plan():
+            allow(path, rights, is_dir)
         for path in writable:
             allow(path, fs_rights)
         allow("/proc", _READ)

@@ -38,6 +38,7 @@ from _ptt_confine import (
     enter_namespaces,
     private_mounts,
     process_count,
+    read_plan,
 )
 from _ptt_hugepages import HugePages
 from _ptt_job import _run_and_report, resolve_device
@@ -202,6 +203,7 @@ def zygote_main(ctl_fd: int, isolate: bool) -> None:
     torch, np = import_torch()
     torch.set_num_threads(1)  # an OpenMP pool would not survive fork; spares set their own
     _prctl(PR_SET_CHILD_SUBREAPER, 1)
+    read_plan()  # worked out once here, not in every spare
     ctl = socket.socket(fileno=ctl_fd)
     info: dict[str, Any] = {
         "event": "zygote",
