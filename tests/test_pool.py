@@ -43,6 +43,26 @@ def test_wait_ready_returns_once_spares_wait():
     assert not runner.wait_ready("cpu", count=1, timeout=5)  # closed: never
 
 
+def test_spares_made_before_the_zygotes_warm_imports_are_replaced():
+    # The zygote forks its first spares before importing what torch imports lazily (so that
+    # start-up does not wait for it), and the pool replaces them once it has.
+    runner = WarmRunner(spares=2)
+    try:
+        assert runner.wait_ready("cpu", count=2, timeout=120)
+        with runner._cond:
+            assert runner._cond.wait_for(
+                lambda: runner._warmed and len(runner._state.ready["cpu"]) == 2, timeout=120
+            )
+        for _ in range(2):  # both spares: neither is one of the first
+            result = runner.run(
+                RunRequest(code="import sys\nhad = 'torch._dynamo' in sys.modules", exprs=("had",))
+            )
+            assert result.outcome is Outcome.COMPLETED, result.detail
+            assert result.values["had"] is True
+    finally:
+        runner.close()
+
+
 def test_a_killed_zygote_is_restarted_transparently(pool):
     first = pool.run(RunRequest(code="y = 1", exprs=("y",)))
     assert first.values == {"y": 1}

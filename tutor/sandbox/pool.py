@@ -66,6 +66,7 @@ class _Spare:
     popen: subprocess.Popen[bytes] | None = None  # set for spawned (not forked) spares
     hello: dict[str, Any] | None = None
     generation: int = 0
+    warm: bool = True  # forked after the zygote's warm imports (it says so when it forks)
 
 
 @dataclass
@@ -125,6 +126,7 @@ class WarmRunner(Runner):
         self._info: dict[str, Any] | None = None
         self._closed = False
         self._generation = 0
+        self._warmed = False  # the zygote finished its warm imports: older spares are replaced
         self._ids = itertools.count(1)
         self._devices: set[str] = set()  # every device asked for: kept topped up
         self._stderr_done = False
@@ -239,6 +241,7 @@ class WarmRunner(Runner):
                 self._ctl.close()
         self._ctl = None
         self._info = None
+        self._warmed = False
         for spare in self._state.pending.values():
             self._drop_files(spare)
         self._state.pending.clear()
@@ -382,7 +385,15 @@ class WarmRunner(Runner):
                 pid = event.get("pid")
                 if spare is not None and isinstance(pid, int) and pid > 0:
                     spare.pid = pid
+                    spare.warm = event.get("warm") is not False
                     self._maybe_ready(spare)
+            elif kind == "warmed":
+                self._warmed = True
+                for device, queue in self._state.ready.items():
+                    for spare in [s for s in queue if not s.warm]:
+                        queue.remove(spare)
+                        self.discard(spare)
+                    self._top_up(device)
             elif kind == "exit":
                 pid, code = event.get("pid"), event.get("code")
                 if isinstance(pid, int) and isinstance(code, int):
@@ -425,6 +436,9 @@ class WarmRunner(Runner):
             return
         if self._closed:
             self.discard(spare)
+        elif self._warmed and not spare.warm:  # made before the warm imports: make a new one
+            self.discard(spare)
+            self._top_up(spare.wanted)
         else:
             self._state.ready[spare.wanted].append(spare)
 

@@ -24,10 +24,10 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
-from _ptt_boot import import_torch, warm_up
+from _ptt_boot import import_torch, warm_imports, warm_up
 from _ptt_confine import (
     PR_SET_CHILD_SUBREAPER,
     PR_SET_PDEATHSIG,
@@ -200,7 +200,7 @@ def zygote_main(ctl_fd: int, isolate: bool) -> None:
     # No PDEATHSIG here: it fires when the parent *thread* that started us ends, and the app
     # starts the pool from short-lived threads. The control socket's EOF tells us instead.
     started = time.perf_counter()
-    torch, np = import_torch()
+    torch, np = import_torch(warm=False)  # the rest of the imports follow, between requests
     torch.set_num_threads(1)  # an OpenMP pool would not survive fork; spares set their own
     _prctl(PR_SET_CHILD_SUBREAPER, 1)
     read_plan()  # worked out once here, not in every spare
@@ -217,13 +217,23 @@ def zygote_main(ctl_fd: int, isolate: bool) -> None:
         "threads": len(os.listdir("/proc/self/task")) if os.path.isdir("/proc/self/task") else 0,
     }
     _tell(ctl, info)
-    huge = HugePages()  # when idle: forks get cheaper as the zygote's memory is collapsed
+    # Work for idle moments, a step at a time so that a request never waits long: first the
+    # imports spares should inherit, then huge pages (forks get cheaper as memory collapses).
+    warming: Iterator[str] | None = warm_imports()
+    huge: HugePages | None = None
     spares: set[int] = set()
     selector = selectors.DefaultSelector()
     selector.register(ctl, selectors.EVENT_READ)
     while True:
-        if not selector.select(timeout=0 if huge.pending else 0.2):
-            huge.step()
+        idle_work = warming is not None or (huge is not None and huge.pending)
+        if not selector.select(timeout=0 if idle_work else 0.2):
+            if warming is not None:
+                if next(warming, None) is None:
+                    warming = None
+                    _tell(ctl, {"event": "warmed"})
+                    huge = HugePages()
+            elif huge is not None:
+                huge.step()
         else:
             try:
                 data, fds, _, _ = socket.recv_fds(ctl, 65536, 1)
@@ -253,7 +263,8 @@ def zygote_main(ctl_fd: int, isolate: bool) -> None:
                     finally:
                         os._exit(0)
                 spares.add(pid)
-                _tell(ctl, {"event": "forked", "id": command.get("id"), "pid": pid})
+                warm = warming is None
+                _tell(ctl, {"event": "forked", "id": command.get("id"), "pid": pid, "warm": warm})
             elif command.get("cmd") == "kill" and command.get("pid") in spares:
                 with contextlib.suppress(OSError):
                     os.killpg(command["pid"], signal.SIGKILL)
