@@ -240,6 +240,11 @@ def test_integer_tensors_stay_exact_under_a_tolerance():
     assert compare(tensor([100.0]), tensor([105.0]), loose) == []
 
 
+def test_an_infinite_difference_is_called_inf():
+    message = value_difference(np.array([1.0, 2.0]), np.array([1.0, np.inf]), 1e-5, 1e-5)
+    assert "max abs difference inf at [1] (expected 2, got inf)" in message
+
+
 def test_empty_tensors_match():
     assert compare(tensor(np.zeros((0, 3))), tensor(np.zeros((0, 3)))) == []
 

@@ -384,7 +384,7 @@ def abs_difference(expected: np.ndarray, got: np.ndarray, mismatch: np.ndarray) 
     wide = np.complex128 if _is_complex(act, exp) else np.float64
     with np.errstate(invalid="ignore", over="ignore"):
         diff = np.abs(act.astype(wide) - exp.astype(wide))
-    return np.where(mismatch, np.nan_to_num(diff, nan=np.inf), 0)
+    return np.where(mismatch, np.nan_to_num(diff, nan=np.inf, posinf=np.inf), 0)
 
 
 def _is_complex(*arrays: np.ndarray) -> bool:
