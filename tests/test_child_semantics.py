@@ -121,3 +121,18 @@ def test_check_json_and_text_show_the_operands() -> None:
     from tutor.ui.results import render_verdict  # the results pane (a pure renderer)
 
     assert "On that line: `h` is float32[64, 100]" in render_verdict(verdict).plain
+
+
+def test_checks_see_what_setup_gave_under_given_whatever_the_code_rebinds(runner: Runner) -> None:
+    request = RunRequest(
+        setup="import torch\nx = torch.zeros(2)\nalias = x\n",
+        code="x.add_(1)\nalias = torch.ones(2) * 5\ngiven = {'alias': alias}\n",
+        exprs=("given['alias'].tolist()", "given['x'] is x", "sorted(given)"),
+    )
+    result = runner.run(request)
+    assert result.outcome is Outcome.COMPLETED, result.detail
+    assert result.values == {
+        "given['alias'].tolist()": [1.0, 1.0],  # the object setup named alias, changed in place
+        "given['x'] is x": True,
+        "sorted(given)": ["alias", "torch", "x"],
+    }

@@ -26,7 +26,7 @@ from .rules import harness_reach, judge_rules, names_defined_as_functions, self_
 from .schema import Check, Exercise, Lesson
 
 # What the sandbox puts in every namespace besides builtins (see tutor/sandbox/child/_ptt_job.py).
-INJECTED = frozenset({"device", "__name__", "__builtins__"})
+INJECTED = frozenset({"device", "__name__", "__builtins__", "given"})  # given: checks only
 BUILTIN_NAMES = frozenset(dir(builtins))
 BUILTIN_EXCEPTIONS = frozenset(
     name

@@ -161,6 +161,7 @@ class _Job:
                 self.compiled_exprs[expr] = exc
         self.encoder = Encoder(torch, np, int(job.get("result_budget", 64 * 2**20)))
         self.grad_enabled = torch.is_grad_enabled()
+        self.given: types.MappingProxyType[str, Any] = types.MappingProxyType({})
         self.default_dtype = torch.get_default_dtype()
 
     def prepare(self, namespace: dict[str, Any], seed: int, trial: int) -> set[str]:
@@ -178,7 +179,11 @@ class _Job:
         except BaseException as exc:
             raise _SetupFailed(exc, trial) from exc
         namespace.pop("trial", None)
-        return set(namespace) - before
+        made = set(namespace) - before
+        # What setup gave, as checks see it under `given`: the learner's code can change these
+        # objects in place, but cannot point the names at others.
+        self.given = types.MappingProxyType({name: namespace[name] for name in made})
+        return made
 
     def run_code(self, namespace: dict[str, Any], seed: int) -> dict[str, Any] | None:
         """The learner's code, freshly seeded; its exception as data, or None."""
@@ -196,12 +201,14 @@ class _Job:
 
     def check_scope(self, namespace: dict[str, Any]) -> dict[str, Any]:
         """Where check expressions run: the learner's names, overlaid with a fresh run of the
-        pack's lib, so a learner global named like a lib helper is never what a check calls."""
+        pack's lib, so a learner global named like a lib helper is never what a check calls,
+        and with `given`, the objects setup bound (a learner global `given` is not it either)."""
         scope = dict(namespace)
         if self.lib is not None:
             helpers: dict[str, Any] = {"__builtins__": builtins, "device": self.device}
             exec(self.lib, helpers)
             scope.update(helpers)
+        scope["given"] = self.given
         return scope
 
     def evaluate(self, namespace: dict[str, Any]) -> dict[str, Any]:
