@@ -94,18 +94,18 @@ CHECKLIST = [
     Topic("`t.item()`", r"\.item\(\)", {"tensor-ops/item-tolist": "first"}),
     Topic("`t.tolist()`", r"\.tolist\(\)", {"tensor-ops/item-tolist": "as_list"}),
     # the trailing underscore rule
-    Topic("in place: `t.t_()`", r"\.t_\(\)", {"inplace-ops/transpose-inplace": "same"}),
-    Topic("in place: `add_`", r"\.add_\(", {"inplace-ops/add-inplace": "alias"}),
+    Topic("in place: `t.t_()`", r"\.t_\(\)", {"inplace-ops/transpose-inplace": 'given["same"]'}),
+    Topic("in place: `add_`", r"\.add_\(", {"inplace-ops/add-inplace": 'given["alias"]'}),
     # numpy bridge
     Topic(
         "`t.numpy()` shares memory",
         r"\.numpy\(\)",
-        {"numpy-bridge/shared-both-ways": "np.shares_memory(a, b)"},
+        {"numpy-bridge/shared-both-ways": 'np.shares_memory(given["a"], b)'},
     ),
     Topic(
         "`torch.from_numpy(a)` shares memory",
         r"torch\.from_numpy\(",
-        {"numpy-bridge/shared-both-ways": "a"},
+        {"numpy-bridge/shared-both-ways": 'given["a"]'},
     ),
     # devices
     Topic(
@@ -163,7 +163,7 @@ CHECKLIST = [
         r"with torch\.no_grad\(\):",
         {
             "no-grad/no-grad-eval": "eval_pred.grad_fn is None",
-            "inplace-autograd/manual-sgd": "w.detach()",
+            "inplace-autograd/manual-sgd": 'given["w"].detach()',
         },
     ),
     Topic("`backward()`", r"\.backward\(\)", {"autograd/blitz": "x.grad"}),
@@ -216,7 +216,7 @@ CHECKLIST = [
         {
             "nn-module/define-network": "{p.device.type for p in model.parameters()} == "
             "{device.type}",
-            "devices/module-to": "moved is net",
+            "devices/module-to": 'moved is given["net"]',
         },
     ),
     Topic("`net.parameters()`", r"\.parameters\(\)", {"nn-module/parameters": "n_params"}),
@@ -332,7 +332,7 @@ CHECKLIST = [
         "manual weight assignment: `nn.Parameter(new_weight)`",
         r"\.weight = nn\.Parameter\(",
         {
-            "manual-weights/wrap-parameter": "layer.weight",
+            "manual-weights/wrap-parameter": 'given["layer"].weight',
             "manual-weights/stale-optimizer": (
                 'any(p is model.weight for g in opt.param_groups for p in g["params"])'
             ),

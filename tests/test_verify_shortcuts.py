@@ -37,6 +37,9 @@ SHORTCUT_CLASSES = {
             "uses torch.load",
             "uses load_state_dict",
         },
+        "model itself used as model2, with the name model pointed at another module afterwards": {
+            "model2 is a new model"
+        },
     },
     "backward-vector/second-backward": {  # `raise RuntimeError("<the expected text>")`
         "the expected error raised by hand": {"raises RuntimeError"},
