@@ -136,3 +136,16 @@ def test_checks_see_what_setup_gave_under_given_whatever_the_code_rebinds(runner
         "given['x'] is x": True,
         "sorted(given)": ["alias", "torch", "x"],
     }
+
+
+def test_the_code_starts_from_its_own_seed_not_setups(runner: Runner) -> None:
+    """A model built in the code must not start with the weights of one setup built: then
+    code that should load them would pass without loading."""
+    request = RunRequest(
+        setup="import torch\nfrom torch import nn\ngiven_net = nn.Linear(3, 2)\n",
+        code="from torch import nn\nnet = nn.Linear(3, 2)\n",
+        exprs=("torch.equal(net.weight, given_net.weight)",),
+    )
+    result = runner.run(request)
+    assert result.outcome is Outcome.COMPLETED, result.detail
+    assert result.values == {"torch.equal(net.weight, given_net.weight)": False}

@@ -105,6 +105,12 @@ def seed_everything(torch: Any, np: Any, seed: int, cuda: bool = False) -> None:
         torch.cuda.manual_seed_all(seed)
 
 
+def code_seed(seed: int) -> int:
+    """The seed the code (learner's or reference) starts from: derived from, never equal to,
+    the seed setup started from."""
+    return (seed * 1_000_003 + 12_345) % 2**31
+
+
 def resolve_device(torch: Any, wanted: str) -> tuple[Any, str | None]:
     if wanted == "auto":
         wanted = "cuda" if torch.cuda.is_available() else "cpu"
@@ -187,8 +193,11 @@ class _Job:
 
     def run_code(self, namespace: dict[str, Any], seed: int) -> dict[str, Any] | None:
         """The learner's code, freshly seeded; its exception as data, or None."""
-        # so that an extra torch.rand() in the learner's code cannot shift setup data
-        seed_everything(self.torch, self.np, seed, self.device.type == "cuda")
+        # So that an extra torch.rand() in the learner's code cannot shift setup data. A seed
+        # of its own (the reference's code gets the same): with setup's seed, a model the code
+        # builds would start with the very weights of one setup built, and code that should
+        # load them would pass without loading anything.
+        seed_everything(self.torch, self.np, code_seed(seed), self.device.type == "cuda")
         try:
             if isinstance(self.user, BaseException):
                 raise self.user
