@@ -211,3 +211,14 @@ def test_killing_the_zygote_during_a_burst_never_fails_a_run(two_busy_loops):
                 assert result.values == {"y": n}
     finally:
         runner.close()
+
+
+def test_a_batch_pool_forks_no_spare_before_the_warm_imports():
+    runner = WarmRunner(spares=2, early_spares=False)
+    try:
+        assert runner.wait_ready("cpu", count=2, timeout=120)
+        with runner._cond:
+            assert runner._warmed
+            assert all(s.warm for s in runner._state.ready["cpu"])
+    finally:
+        runner.close()

@@ -213,10 +213,13 @@ def _python_and_source(args: argparse.Namespace) -> tuple[str, str]:
     return str(python), source
 
 
-def _grader(args: argparse.Namespace, checks_at_once: int = 1, spares: int = 0) -> Grader:
+def _grader(
+    args: argparse.Namespace, checks_at_once: int = 1, spares: int = 0, batch: bool = False
+) -> Grader:
     # Two spares a check: the reference and the learner's code run side by side from one torch
-    # import.
-    runner = WarmRunner(_python(args), spares=spares or 2 * checks_at_once)
+    # import. A batch (verify, grade) waits for the zygote's warm imports before its first
+    # spares, so that none of its many runs pays them; a single check starts sooner.
+    runner = WarmRunner(_python(args), spares=spares or 2 * checks_at_once, early_spares=not batch)
     # Fail early, in one line, where the interpreter has no usable torch: otherwise every
     # exercise would fail with the same error. With the pool it costs nothing extra: the zygote
     # that answers is the one the runs fork from.
@@ -448,7 +451,7 @@ def _in_order(work: Callable[[_T], _R], items: Sequence[_T], workers: int) -> It
 def cmd_verify(args: argparse.Namespace) -> int:
     pack = _pack(args)
     selected = _selected(pack, args.only)
-    grader = _grader(args, spares=VERIFY_AT_ONCE + 1)
+    grader = _grader(args, spares=VERIFY_AT_ONCE + 1, batch=True)
     rows: list[dict[str, Any]] = []
     started = time.monotonic()
     try:
@@ -588,7 +591,7 @@ def cmd_grade(args: argparse.Namespace) -> int:
     for path, why in submissions.unmatched:
         # File names are the students' own text: made inert like everything they wrote.
         print(inert(f"pttutor: grade: ignoring {path}: {why}"), file=sys.stderr)
-    grader = _grader(args)
+    grader = _grader(args, batch=True)
     try:
         rows = grade_submissions(grader, selected, submissions.files)
     finally:

@@ -111,8 +111,13 @@ class WarmRunner(Runner):
         startup_timeout: float = STARTUP_TIMEOUT,
         fork: bool | None = None,
         namespaces: bool = True,
+        early_spares: bool = True,
     ) -> None:
         self.python = python or sys.executable
+        # True: spares as soon as torch is in, before the zygote's warm imports (the app: ready
+        # sooner; a run in that first second pays an import itself). False: only spares that
+        # have them (batch commands: no run ever pays the import).
+        self.early_spares = early_spares
         self.spares = max(1, spares)
         self.startup_timeout = startup_timeout
         self.fork = sys.platform.startswith("linux") if fork is None else fork
@@ -293,6 +298,8 @@ class WarmRunner(Runner):
         while len(state.ready[device]) + coming < self.spares:
             if self.fork and self._ctl is None:
                 return  # asked for as soon as the zygote connects
+            if self.fork and not (self.early_spares or self._warmed):
+                return  # asked for when the zygote says its warm imports are done
             if not self._request_spare(device):
                 return
             coming += 1
