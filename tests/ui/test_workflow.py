@@ -432,6 +432,8 @@ async def test_resume_reopens_a_finished_last_exercise_with_the_way_on(make_app)
         assert "You passed this exercise earlier. Next: Say hello; press ctrl+n." in (
             again.results.plain
         )
+        # the probe answers from a thread: until it has, the header says PyTorch is starting
+        await wait_for(pilot, lambda: again.sandbox != "starting")
         assert again.status_bar.run_state == "✓ done"
 
 
