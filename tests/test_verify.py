@@ -1,6 +1,6 @@
 """`pttutor verify`'s scheduling: per exercise, one draw of hidden seeds and one reference run
-shared by the solution, the starter, the shortcuts and the alternatives; rows in the pack's
-order, whatever order their gradings finish in."""
+shared by the starter, the shortcuts and the alternatives, and on which the solution itself is
+judged; rows in the pack's order, whatever order their gradings finish in."""
 
 from __future__ import annotations
 
@@ -98,12 +98,13 @@ def test_each_exercise_runs_its_reference_once_for_all_its_code(counted) -> None
     assert all(r["result"] == "ok" for r in rows), rows
     double = [r for r in runner.requests if r.setup.endswith("torch.randn(5)\n")]
     negate = [r for r in runner.requests if r.setup.endswith("torch.randn(3)\n")]
-    # the reference, then solution, starter, one shortcut and one alternative: each ran once
+    # the reference (the solution is judged on it), the starter, one shortcut and one
+    # alternative: each ran once
     shortcut = "import torch\ntorch.manual_seed(0)\ny = torch.randn(5) * 2\n"
     assert sorted(r.code for r in double) == sorted(
-        ["y = x * 2\n", "y = x * 2\n", "y = x\n", "y = x + x\n", shortcut]
+        ["y = x * 2\n", "y = x\n", "y = x + x\n", shortcut]
     )
-    assert len(negate) == 4  # reference, solution, starter, shortcut
+    assert len(negate) == 3  # reference, starter, shortcut
     # one draw per exercise: every run of it met the same hidden seeds, fresh ones
     assert len({r.trial_seeds for r in double}) == 1 and len(double[0].trial_seeds) == 2
     assert len({r.trial_seeds for r in negate}) == 1 and len(negate[0].trial_seeds) == 1
@@ -118,3 +119,46 @@ def test_a_row_reports_its_shortcuts_and_alternatives(counted) -> None:  # type:
     assert double["shortcuts"][0]["status"] == "failed"
     assert [a["status"] for a in double["alternatives"]] == ["passed"]
     assert double["seconds"] > 0
+
+
+BROKEN = """\
+id: broken
+title: Broken
+intro: A solution that breaks its own exercise.
+exercises:
+  - id: rule
+    title: Breaks its rule
+    task: Set `y` to `x * 2` without a loop.
+    setup: |
+      import torch
+      x = torch.arange(3.0)
+    starter: |
+      y = x
+    solution: |
+      y = torch.stack([v * 2 for v in x])
+    rules:
+      no_loops: true
+    checks:
+      - expr: y
+  - id: literal
+    title: Misses its literal
+    task: Set `y` to 3.
+    starter: |
+      y = 0
+    solution: |
+      y = 2
+    checks:
+      - expr: y
+        expect: 3
+"""
+
+
+def test_a_solution_judged_on_its_own_run_still_fails_its_rules_and_literals(write_pack) -> None:  # type: ignore[no-untyped-def]
+    grader = Grader(WarmRunner(spares=2), device="cpu")
+    try:
+        pack = load_pack(write_pack({"broken.yaml": BROKEN}))
+        rows = list(verify_rows(grader, pack.exercises(), workers=2))
+    finally:
+        grader.close()
+    assert [r["result"] for r in rows] == ["problem", "problem"]
+    assert all(r["message"].startswith("the solution does not pass") for r in rows), rows

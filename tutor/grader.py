@@ -131,6 +131,12 @@ class Grader:
     ) -> Grading:
         return Grading(self, exercise, code, shared)
 
+    def grade_solution(self, exercise: Exercise, shared: SharedReference) -> Verdict:
+        """The reference solution judged against its own run: its rules, its `expect`
+        literals, its raises and its output, on the shared draw. One run where grading it as
+        a learner's code would make two of the same request."""
+        return Grading(self, exercise, exercise.solution, shared, own_run=True).verdict()
+
     def cached_reference(self, exercise: Exercise, device: str) -> RunResult | None:
         if not exercise.reference_is_reusable:
             return None
@@ -159,11 +165,15 @@ class Grading:
         exercise: Exercise,
         code: str,
         shared: SharedReference | None = None,
+        own_run: bool = False,
     ) -> None:
         self.grader = grader
         self.exercise = exercise
         self.code = code
         self.shared = shared
+        # The code is the exercise's solution, judged on the reference run itself (one run,
+        # not two of the same request): `grade_solution`.
+        self.own_run = own_run and code == exercise.solution
         self._handles: list[RunHandle] = []
         self._cancelled = False
         self._lock = threading.Lock()
@@ -216,7 +226,11 @@ class Grading:
         if reference is None:
             # Run the solution alongside the learner's code: two cores, one wait.
             pending = shared.start(self, device)
-        learner = self._run(request_for(exercise, self.code, device, seeds, inputs))
+        if self.own_run:  # the solution itself: its reference run is its run
+            assert pending is not None or reference is not None
+            learner = reference if pending is None else pending.result()
+        else:
+            learner = self._run(request_for(exercise, self.code, device, seeds, inputs))
         if pending is not None:
             reference = pending.result()
             grader._remember(self.exercise, device, reference)

@@ -4,8 +4,11 @@ For every exercise: the reference solution passes, the starter fails, every *sho
 that skips the mechanism the exercise teaches) fails and every *alternative* (another honest
 answer) passes. Each piece of code is one grading; all of an exercise's gradings share one draw
 of hidden seeds and one reference run (`SharedReference`), since the code is the author's and
-nothing is hidden from anyone by it. Gradings from every exercise run side by side over one warm
-pool, so a long exercise never holds up the ones after it, and rows come out in the pack's order.
+nothing is hidden from anyone by it. The solution is judged on that reference run itself (its
+rules, literals, raises and output): a second run of the same request would be forked from the
+same zygote with the same seeds, so it would only repeat it. Gradings from every exercise run
+side by side over one warm pool, so a long exercise never holds up the ones after it, and rows
+come out in the pack's order.
 """
 
 from __future__ import annotations
@@ -28,9 +31,13 @@ class _Timed:
     ended: float
 
 
-def _grade(grader: Grader, exercise: Exercise, code: str, shared: SharedReference) -> _Timed:
+def _grade(grader: Grader, exercise: Exercise, code: str | None, shared: SharedReference) -> _Timed:
+    """One grading; `code` None: the solution, judged on the reference run itself."""
     started = time.monotonic()
-    verdict = grader.grade(exercise, code, shared)
+    if code is None:
+        verdict = grader.grade_solution(exercise, shared)
+    else:
+        verdict = grader.grade(exercise, code, shared)
     return _Timed(verdict, started, time.monotonic())
 
 
@@ -44,10 +51,10 @@ class _PlannedRow:
         self.exercise = exercise
         shared = SharedReference(exercise)
 
-        def submit(code: str) -> Future[_Timed]:
+        def submit(code: str | None) -> Future[_Timed]:
             return pool.submit(_grade, grader, exercise, code, shared)
 
-        self.solution = submit(exercise.solution)
+        self.solution = submit(None)
         self.starter = submit(exercise.starter)
         self.shortcuts = [submit(v.code) for v in exercise.shortcuts]
         self.alternatives = [submit(v.code) for v in exercise.alternatives]
