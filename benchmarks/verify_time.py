@@ -59,6 +59,11 @@ def one_verify() -> dict[str, Any]:
         "exit_status": done.returncode,
         "summary": report["summary"],
         "slowest": [{"exercise": r["exercise"], "seconds": r["seconds"]} for r in rows[:10]],
+        "problems": [
+            {"exercise": r["exercise"], "message": r["message"]}
+            for r in report["results"]
+            if r["result"] == "problem"
+        ],
     }
 
 
@@ -94,6 +99,9 @@ def main() -> None:
         f"busy CPU {best['busy_cpu_seconds']} s"
     )
     print(f"ratio: {report['ratio']}x a cold import (target: at most 10x)")
+    for verify in verifies:
+        for problem in verify["problems"]:
+            print(f"problem: {problem['exercise']}: {problem['message']}")
     print("slowest:")
     for row in best["slowest"]:
         print(f"  {row['seconds']:6.2f} s  {row['exercise']}")

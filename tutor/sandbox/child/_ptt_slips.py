@@ -100,10 +100,37 @@ def _suggestion(kind: str, attr: str, value: Any, torch: Any) -> str | None:
         base = torch.Tensor
     if hasattr(cls, attr) or hasattr(base, attr) or attr in _fresh_attributes(kind, torch):
         return None  # a real attribute (a property set through its setter never lands here)
-    names = [n for n in dir(base) if not n.startswith("_")]
-    names += sorted(_fresh_attributes(kind, torch))
+    # difflib's ratio is at most 2 * shorter / (both lengths): 0.8 needs lengths within 2:3
+    low, high = -(-2 * len(attr) // 3), 3 * len(attr) // 2
+    names = [
+        n for size in range(low, high + 1) for n in _names_by_length(kind, torch).get(size, ())
+    ]
     close = difflib.get_close_matches(attr, names, n=1, cutoff=0.8)
     return close[0] if close else None
+
+
+def prepare(torch: Any) -> None:
+    """Work out what every run would (the names to match against): the zygote calls this."""
+    for kind in _WHY:
+        _names_by_length(kind, torch)
+
+
+_BY_LENGTH: dict[str, dict[int, list[str]]] = {}
+
+
+def _names_by_length(kind: str, torch: Any) -> dict[int, list[str]]:
+    """The public names of the base class (and of a fresh instance), grouped by length."""
+    if kind not in _BY_LENGTH:
+        base = {"module": torch.nn.Module, "optimizer": torch.optim.Optimizer}.get(
+            kind, torch.Tensor
+        )
+        names = [n for n in dir(base) if not n.startswith("_")]
+        names += sorted(_fresh_attributes(kind, torch))
+        grouped: dict[int, list[str]] = {}
+        for name in names:
+            grouped.setdefault(len(name), []).append(name)
+        _BY_LENGTH[kind] = grouped
+    return _BY_LENGTH[kind]
 
 
 _FRESH: dict[str, frozenset[str]] = {}

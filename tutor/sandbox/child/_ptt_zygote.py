@@ -42,6 +42,7 @@ from _ptt_confine import (
 )
 from _ptt_hugepages import HugePages
 from _ptt_job import _run_and_report, resolve_device
+from _ptt_slips import prepare as prepare_slips
 from _ptt_wire import FrameWriter, _read_frame
 
 MAX_RUN_PROCESSES = 64  # processes one run may have at once (PID 1 included)
@@ -230,6 +231,7 @@ def zygote_main(ctl_fd: int, isolate: bool) -> None:
             if warming is not None:
                 if next(warming, None) is None:
                     warming = None
+                    prepare_slips(torch)  # what every run's typo search would work out
                     _tell(ctl, {"event": "warmed"})
                     huge = HugePages()
             elif huge is not None:
