@@ -226,15 +226,14 @@ class Grading:
         if reference is None:
             # Run the solution alongside the learner's code: two cores, one wait.
             pending = shared.start(self, device)
-        if self.own_run:  # the solution itself: its reference run is its run
-            assert pending is not None or reference is not None
-            learner = reference if pending is None else pending.result()
-        else:
+        if not self.own_run:
             learner = self._run(request_for(exercise, self.code, device, seeds, inputs))
         if pending is not None:
             reference = pending.result()
             grader._remember(self.exercise, device, reference)
         assert reference is not None
+        if self.own_run:  # the solution itself: its reference run is its run
+            learner = reference
         if (
             learner.outcome is Outcome.COMPLETED
             and self.exercise.requires == "cuda"
