@@ -89,15 +89,7 @@ def _suggestion(kind: str, attr: str, value: Any, torch: Any) -> str | None:
     known = _KNOWN.get(kind, {}).get(attr)
     if known is not None:
         return known
-    cls = type(value)
-    if kind == "module":
-        # A module's own attributes (sizes, flags) are legitimate: only flag near misses of
-        # what nn.Module itself defines, e.g. `trainning`.
-        base = torch.nn.Module
-    elif kind == "optimizer":
-        base = torch.optim.Optimizer
-    else:
-        base = torch.Tensor
+    cls, base = type(value), _base(kind, torch)
     if hasattr(cls, attr) or hasattr(base, attr) or attr in _fresh_attributes(kind, torch):
         return None  # a real attribute (a property set through its setter never lands here)
     # difflib's ratio is at most 2 * shorter / (both lengths): 0.8 needs lengths within 2:3
@@ -107,6 +99,14 @@ def _suggestion(kind: str, attr: str, value: Any, torch: Any) -> str | None:
     ]
     close = difflib.get_close_matches(attr, names, n=1, cutoff=0.8)
     return close[0] if close else None
+
+
+def _base(kind: str, torch: Any) -> Any:
+    """The class whose names a slip is near. For a module, nn.Module itself: a module's own
+    attributes (sizes, flags) are legitimate, only near misses like `trainning` are slips."""
+    if kind == "module":
+        return torch.nn.Module
+    return torch.optim.Optimizer if kind == "optimizer" else torch.Tensor
 
 
 def prepare(torch: Any) -> None:
@@ -121,10 +121,7 @@ _BY_LENGTH: dict[str, dict[int, list[str]]] = {}
 def _names_by_length(kind: str, torch: Any) -> dict[int, list[str]]:
     """The public names of the base class (and of a fresh instance), grouped by length."""
     if kind not in _BY_LENGTH:
-        base = {"module": torch.nn.Module, "optimizer": torch.optim.Optimizer}.get(
-            kind, torch.Tensor
-        )
-        names = [n for n in dir(base) if not n.startswith("_")]
+        names = [n for n in dir(_base(kind, torch)) if not n.startswith("_")]
         names += sorted(_fresh_attributes(kind, torch))
         grouped: dict[int, list[str]] = {}
         for name in names:
