@@ -53,6 +53,8 @@ def test_spares_made_before_the_zygotes_warm_imports_are_replaced():
             assert runner._cond.wait_for(
                 lambda: runner._warmed and len(runner._state.ready["cpu"]) == 2, timeout=120
             )
+            # A learner's spare warms up while it waits, so that the Run itself is quick.
+            assert [s.hello["warmed_up"] for s in runner._state.ready["cpu"]] == [True, True]
         for _ in range(2):  # both spares: neither is one of the first
             result = runner.run(
                 RunRequest(code="import sys\nhad = 'torch._dynamo' in sys.modules", exprs=("had",))
@@ -214,11 +216,16 @@ def test_killing_the_zygote_during_a_burst_never_fails_a_run(two_busy_loops):
 
 
 def test_a_batch_pool_forks_no_spare_before_the_warm_imports():
-    runner = WarmRunner(spares=2, early_spares=False)
+    runner = WarmRunner(spares=2, batch=True)
     try:
         assert runner.wait_ready("cpu", count=2, timeout=120)
         with runner._cond:
             assert runner._warmed
             assert all(s.warm for s in runner._state.ready["cpu"])
+            # Its runs come back to back: a warm-up would only add to each (the spare says).
+            assert [s.hello["warmed_up"] for s in runner._state.ready["cpu"]] == [False, False]
+        result = runner.run(RunRequest(code="y = 3", exprs=("y",)))
+        assert result.outcome is Outcome.COMPLETED, result.detail
+        assert result.values == {"y": 3}
     finally:
         runner.close()

@@ -219,7 +219,7 @@ def _grader(
     # Two spares a check: the reference and the learner's code run side by side from one torch
     # import. A batch (verify, grade) waits for the zygote's warm imports before its first
     # spares, so that none of its many runs pays them; a single check starts sooner.
-    runner = WarmRunner(_python(args), spares=spares or 2 * checks_at_once, early_spares=not batch)
+    runner = WarmRunner(_python(args), spares=spares or 2 * checks_at_once, batch=batch)
     # Fail early, in one line, where the interpreter has no usable torch: otherwise every
     # exercise would fail with the same error. With the pool it costs nothing extra: the zygote
     # that answers is the one the runs fork from.

@@ -111,13 +111,15 @@ class WarmRunner(Runner):
         startup_timeout: float = STARTUP_TIMEOUT,
         fork: bool | None = None,
         namespaces: bool = True,
-        early_spares: bool = True,
+        batch: bool = False,
     ) -> None:
         self.python = python or sys.executable
-        # True: spares as soon as torch is in, before the zygote's warm imports (the app: ready
-        # sooner; a run in that first second pays an import itself). False: only spares that
-        # have them (batch commands: no run ever pays the import).
-        self.early_spares = early_spares
+        # A learner's pool (batch=False) is ready soon and hides costs in idle time: spares as
+        # soon as torch is in (a run in that first second pays the warm imports itself), and
+        # each spare warms up before it says ready. A batch (verify, grade) runs back to back
+        # and pays every cost: its spares come only after the zygote's warm imports, so that no
+        # run pays them, and skip the warm-up, which costs more CPU than it saves the run.
+        self.batch = batch
         self.spares = max(1, spares)
         self.startup_timeout = startup_timeout
         self.fork = sys.platform.startswith("linux") if fork is None else fork
@@ -298,7 +300,7 @@ class WarmRunner(Runner):
         while len(state.ready[device]) + coming < self.spares:
             if self.fork and self._ctl is None:
                 return  # asked for as soon as the zygote connects
-            if self.fork and not (self.early_spares or self._warmed):
+            if self.fork and self.batch and not self._warmed:
                 return  # asked for when the zygote says its warm imports are done
             if not self._request_spare(device):
                 return
@@ -313,10 +315,17 @@ class WarmRunner(Runner):
         try:
             if self.fork:
                 assert self._ctl is not None
-                command = {"cmd": "spare", "device": device, "workdir": workdir, "id": spare.id}
+                command = {
+                    "cmd": "spare",
+                    "device": device,
+                    "workdir": workdir,
+                    "id": spare.id,
+                    "warm_up": not self.batch,
+                }
                 socket.send_fds(self._ctl, [json.dumps(command).encode()], [theirs.fileno()])
             else:
                 args = ["--spare", str(theirs.fileno()), device, workdir]
+                args += [] if self.batch else ["--warm-up"]
                 spare.popen = self._start_child(args, subprocess.DEVNULL, (theirs.fileno(),))
                 spare.pid = spare.popen.pid
         except OSError:

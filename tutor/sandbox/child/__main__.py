@@ -45,10 +45,10 @@ def main(argv: list[str]) -> None:
     mode = argv[1] if len(argv) > 1 else ""
     if mode == "--zygote":  # --zygote CONTROL_FD [--no-namespaces]
         zygote_main(int(argv[2]), isolate="--no-namespaces" not in argv)
-    elif mode == "--spare":  # --spare FD DEVICE WORKDIR
+    elif mode == "--spare":  # --spare FD DEVICE WORKDIR [--warm-up]
         # A single-use spare started as a fresh interpreter: where fork is unsafe (macOS).
         torch, np = import_torch()
-        spare_main(int(argv[2]), argv[3], argv[4], torch, np, False, False)
+        spare_main(int(argv[2]), argv[3], argv[4], torch, np, False, False, "--warm-up" in argv)
     else:
         cold_main(argv[1], int(argv[2]))
 

@@ -54,9 +54,17 @@ _STATUS_BYTES = 16
 
 
 def spare_main(
-    fd: int, wanted: str, workdir: str, torch: Any, np: Any, forked: bool, isolate: bool
+    fd: int,
+    wanted: str,
+    workdir: str,
+    torch: Any,
+    np: Any,
+    forked: bool,
+    isolate: bool,
+    warm: bool = True,
 ) -> None:
-    """Become a ready-to-run child: isolate, confine, warm up, say so, run one job, exit."""
+    """Become a ready-to-run child: isolate, confine, warm up (unless told not to: a batch's
+    runs come back to back, so the warm-up would only add to them), say so, run one job, exit."""
     if forked:
         os.setsid()  # its own session and process group: the zygote kills the group
         _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # die with the zygote
@@ -65,13 +73,15 @@ def spare_main(
     if isolate and forked:  # unshare needs a single-threaded process: a fresh fork is one
         problem = enter_namespaces()
         if problem is None:
-            _run_in_namespaces(sock, wanted, torch, np, isolation)
+            _run_in_namespaces(sock, wanted, torch, np, isolation, warm)
             return
         isolation["missing"].append(problem)
-    _serve(sock, wanted, workdir, torch, np, isolation)
+    _serve(sock, wanted, workdir, torch, np, isolation, warm)
 
 
-def _run_in_namespaces(sock: socket.socket, wanted: str, torch: Any, np: Any, iso: dict) -> None:
+def _run_in_namespaces(
+    sock: socket.socket, wanted: str, torch: Any, np: Any, iso: dict, warm: bool
+) -> None:
     status_r, status_w = os.pipe()
     init = os.fork()
     if init:  # S: outside the namespaces, runs nothing; mirrors how the run ended
@@ -89,7 +99,7 @@ def _run_in_namespaces(sock: socket.socket, wanted: str, torch: Any, np: Any, is
         signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGCHLD])
         os.close(status_w)
         _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-        _serve(sock, wanted, "/tmp", torch, np, iso)
+        _serve(sock, wanted, "/tmp", torch, np, iso, warm)
         os._exit(0)
     sock.close()
     _init_loop(run, status_w)
@@ -139,7 +149,13 @@ def _mirror_exit(init: int, status_r: int) -> None:
 
 
 def _serve(
-    sock: socket.socket, wanted: str, workdir: str, torch: Any, np: Any, iso: dict[str, Any]
+    sock: socket.socket,
+    wanted: str,
+    workdir: str,
+    torch: Any,
+    np: Any,
+    iso: dict[str, Any],
+    warm: bool,
 ) -> None:
     import tempfile
 
@@ -164,7 +180,9 @@ def _serve(
             report["missing"] = [*iso["missing"], *report["missing"]]
             report["capabilities"] = "dropped" if drop_capabilities() else "kept"
             hello["sandbox"] = report
-            warm_up(torch, np, device)
+            if warm:
+                warm_up(torch, np, device)
+            hello["warmed_up"] = warm
     except BaseException as exc:
         hello["error"] = f"warming up on {wanted} failed: {type(exc).__name__}: {exc}"
     hello["warm_seconds"] = time.perf_counter() - started
@@ -261,6 +279,7 @@ def zygote_main(ctl_fd: int, isolate: bool) -> None:
                             np,
                             True,
                             isolate,
+                            command.get("warm_up") is not False,
                         )
                     finally:
                         os._exit(0)
