@@ -49,6 +49,10 @@ def test_spares_made_before_the_zygotes_warm_imports_are_replaced():
     runner = WarmRunner(spares=2)
     try:
         assert runner.wait_ready("cpu", count=2, timeout=120)
+        # Most likely one of the first spares: the zygote imports with the collector off, and
+        # a run still has it on.
+        first = runner.run(RunRequest(code="import gc\non = gc.isenabled()", exprs=("on",)))
+        assert first.values == {"on": True}, first.detail
         with runner._cond:
             assert runner._cond.wait_for(
                 lambda: runner._warmed and len(runner._state.ready["cpu"]) == 2, timeout=120
@@ -229,3 +233,13 @@ def test_a_batch_pool_forks_no_spare_before_the_warm_imports():
         assert result.values == {"y": 3}
     finally:
         runner.close()
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="needs /proc")
+def test_the_zygote_has_no_thread_but_its_own(pool):
+    """A thread does not survive fork: the zygote must have none when it forks (numpy's BLAS
+    would start one per core at import unless the pool's environment says otherwise)."""
+    pool.warm_up("cpu")
+    info = pool.info(timeout=120)
+    assert info is not None
+    assert info["threads"] == 1

@@ -347,6 +347,9 @@ def child_environment(tmpdir: str) -> dict[str, str]:
         PYTHONIOENCODING="utf-8:backslashreplace",
         PYTORCH_NVML_BASED_CUDA_CHECK="1",
         MPLBACKEND="Agg",
+        # numpy's BLAS would start a thread per core at import, before the zygote forks, and
+        # spin them; one thread is what torch uses here too (the same numbers every run).
+        OPENBLAS_NUM_THREADS="1",
     )
     return env
 

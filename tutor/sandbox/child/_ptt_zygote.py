@@ -17,6 +17,7 @@ Elsewhere the spare runs the job itself and the zygote, a subreaper, sweeps what
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import os
 import selectors
@@ -65,6 +66,7 @@ def spare_main(
 ) -> None:
     """Become a ready-to-run child: isolate, confine, warm up (unless told not to: a batch's
     runs come back to back, so the warm-up would only add to them), say so, run one job, exit."""
+    gc.enable()  # off in the zygote while it imports: a run collects as any program does
     if forked:
         os.setsid()  # its own session and process group: the zygote kills the group
         _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # die with the zygote
@@ -219,6 +221,7 @@ def zygote_main(ctl_fd: int, isolate: bool) -> None:
     # No PDEATHSIG here: it fires when the parent *thread* that started us ends, and the app
     # starts the pool from short-lived threads. The control socket's EOF tells us instead.
     started = time.perf_counter()
+    gc.disable()  # imports make objects that all live on: collecting them finds nothing
     torch, np = import_torch(warm=False)  # the rest of the imports follow, between requests
     torch.set_num_threads(1)  # an OpenMP pool would not survive fork; spares set their own
     _prctl(PR_SET_CHILD_SUBREAPER, 1)
@@ -250,6 +253,10 @@ def zygote_main(ctl_fd: int, isolate: bool) -> None:
                 if next(warming, None) is None:
                     warming = None
                     prepare_slips(torch)  # what every run's typo search would work out
+                    # What is here now stays: no collection (here or in a spare) walks it again,
+                    # and a spare's collections write to none of the pages it shares with us.
+                    gc.freeze()
+                    gc.enable()
                     _tell(ctl, {"event": "warmed"})
                     huge = HugePages()
             elif huge is not None:
