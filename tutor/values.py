@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from .parsing import one_parser
 from .sandbox.wire import MAX_NAME, DecodeError, Fields, expect_int, quote
 
 if TYPE_CHECKING:  # numpy is imported where values are compared, not at start-up
@@ -195,12 +196,13 @@ def _npy_header(header: bytes) -> tuple[tuple[int, ...], bool, np.dtype[Any], in
     head = io.BytesIO(header)
     try:
         version = npy.read_magic(head)
-        if version == (1, 0):
-            shape, fortran, dtype = npy.read_array_header_1_0(head, MAX_NPY_HEADER)
-        elif version == (2, 0):
-            shape, fortran, dtype = npy.read_array_header_2_0(head, MAX_NPY_HEADER)
-        else:
+        if version not in ((1, 0), (2, 0)):
             raise DecodeError(f"an .npy blob of format version {quote(version)}")
+        with one_parser():  # literal_eval: not beside another thread's ast.parse
+            if version == (1, 0):
+                shape, fortran, dtype = npy.read_array_header_1_0(head, MAX_NPY_HEADER)
+            else:
+                shape, fortran, dtype = npy.read_array_header_2_0(head, MAX_NPY_HEADER)
     except DecodeError:
         raise
     except Exception as exc:  # numpy's header parser may raise anything on a hostile header
