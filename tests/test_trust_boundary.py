@@ -213,6 +213,7 @@ def test_other_processes_and_sockets_are_invisible(pool: WarmRunner, namespaced:
 import contextlib
 import os
 pids = sorted(int(p) for p in os.listdir("/proc") if p.isdigit())
+me = os.getpid()
 with open("/proc/net/unix") as f:
     sockets = f.read()
 seen_socket = {path!r} in sockets
@@ -225,14 +226,94 @@ for p in pids:
         pass
 """
     try:
-        result = run(pool, code, "pids", "seen_socket", "found_secret")
+        result = run(pool, code, "pids", "me", "seen_socket", "found_secret")
     finally:
         listener.close()
         os.unlink(path)
     assert result.outcome is Outcome.COMPLETED, result.detail
-    assert result.values["pids"] == [1, 2], "the run sees processes that are not its own"
+    # Its host's PID 1 and itself (a host serves runs one after another: its pid grows).
+    assert result.values["pids"] == [1, result.values["me"]], "it sees processes not its own"
     assert result.values["seen_socket"] is False
     assert result.values["found_secret"] is False
+
+
+def test_a_run_holds_no_channel_but_its_own() -> None:
+    """A host serves one run after another, and the zygote starts one while it holds the
+    socket of the request that needs it: no run may inherit that (or any other) channel, or it
+    could keep another run's connection open or write into it."""
+    code = """\
+import os, stat
+sockets = 0
+for fd in os.listdir("/proc/self/fd"):
+    try:
+        sockets += stat.S_ISSOCK(os.fstat(int(fd)).st_mode)
+    except OSError:
+        pass
+"""
+    runner = WarmRunner(spares=1)  # a new host for each spare at first, then reused ones
+    try:
+        counts = [runner.run(RunRequest(code=code, exprs=("sockets",))) for _ in range(6)]
+    finally:
+        runner.close()
+    for result in counts:
+        assert result.outcome is Outcome.COMPLETED, result.detail
+    assert [r.values["sockets"] for r in counts] == [1] * 6
+
+
+LEAVES_AND_LOOKS = """\
+import ctypes, os, platform, socket, subprocess, sys
+tag = "{tag}"
+me = os.getpid()
+libc = ctypes.CDLL(None, use_errno=True)
+keys = platform.machine() == "x86_64"  # add_key 248, request_key 249
+# What a run before this one, in the same host, may have left:
+seen = []
+if [p for p in os.listdir("/proc") if p.isdigit() and int(p) not in (1, me)]:
+    seen.append("a process")
+seen += [d for d in ("/tmp", "/dev/shm") if os.path.exists(os.path.join(d, tag))]
+if libc.shmget({shm_key}, 0, 0) >= 0:
+    seen.append("a SysV segment")
+probe = socket.socket(socket.AF_UNIX)
+try:
+    probe.connect("\\0" + tag)
+    seen.append("an abstract socket")
+except OSError:
+    pass
+if keys and libc.syscall(249, b"user", tag.encode(), None, 0) >= 0:
+    seen.append("a key")
+# What this run leaves, for the next one:
+subprocess.Popen(
+    [sys.executable, "-c",
+     "import socket, sys, time; s = socket.socket(socket.AF_UNIX); "
+     "s.bind(chr(0) + sys.argv[1]); s.listen(); time.sleep(60)", tag],
+    start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+for d in ("/tmp", "/dev/shm"):
+    with open(os.path.join(d, tag), "w") as f:
+        f.write("left behind")
+left_shm = libc.shmget({shm_key}, 4096, 0o1000 | 0o600) >= 0
+left_key = keys and libc.syscall(248, b"user", tag.encode(), b"x", 1, -4) >= 0
+"""
+
+
+def test_a_host_keeps_nothing_of_one_run_for_the_next(namespaced: bool) -> None:
+    if not namespaced:
+        pytest.skip("needs namespaces")
+    tag = f"pttutor-left-{uuid.uuid4().hex[:12]}"
+    code = LEAVES_AND_LOOKS.format(tag=tag, shm_key=0x7074_7574)
+    runner = WarmRunner(spares=1)
+    try:
+        results = [
+            runner.run(RunRequest(code=code, exprs=("me", "seen", "left_shm", "left_key")))
+            for _ in range(8)
+        ]
+    finally:
+        runner.close()
+    for result in results:
+        assert result.outcome is Outcome.COMPLETED, result.detail
+        assert result.values["seen"] == [], f"run {result.values['me']} found what one left"
+    assert results[0].values["left_shm"] is True
+    # Some runs came after another in the same host (a host's first run is its pid 2).
+    assert any(r.values["me"] > 2 for r in results)
 
 
 def test_the_lesson_files_cannot_be_read(pool: WarmRunner) -> None:

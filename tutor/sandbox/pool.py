@@ -10,8 +10,9 @@ Trust: learner code runs in the spares, so nothing a spare says is believed abou
 its own run. Every channel is created here and inherited, never looked up by name: the zygote
 gets one end of a socketpair when it starts, and each spare request carries one end of a fresh
 socketpair, so no process can introduce itself as a spare or a zygote. The parent makes each
-spare's work directory itself, learns spare pids only from the zygote (which runs no learner
-code), and asks the zygote to kill spares: it deletes and signals only what it created.
+spare's work directory itself, learns each spare's id only from the zygote (which runs no
+learner code; the id is a pid, or a number above any pid for a run in one of its namespace
+hosts), and asks the zygote to end spares: it deletes and signals only what it created.
 
 Where fork after importing torch is unsafe (macOS) or missing, spares are fresh interpreters
 (`child --spare FD ...`) started ahead of time instead: slower to refill, same protocol.
@@ -62,7 +63,8 @@ class _Spare:
     sock: socket.socket  # this process's end of the spare's socketpair
     wanted: str
     workdir: str  # made here; the run's cwd and HOME where there are no namespaces
-    pid: int | None = None  # from the zygote's report (fork) or Popen (spawn), never the spare
+    # The zygote's id for it (a pid, or a run id in a host) or Popen's pid (spawn); never its own
+    pid: int | None = None
     popen: subprocess.Popen[bytes] | None = None  # set for spawned (not forked) spares
     hello: dict[str, Any] | None = None
     generation: int = 0

@@ -48,7 +48,7 @@ def main(argv: list[str]) -> None:
     elif mode == "--spare":  # --spare FD DEVICE WORKDIR [--warm-up]
         # A single-use spare started as a fresh interpreter: where fork is unsafe (macOS).
         torch, np = import_torch()
-        spare_main(int(argv[2]), argv[3], argv[4], torch, np, False, False, "--warm-up" in argv)
+        spare_main(int(argv[2]), argv[3], argv[4], torch, np, False, [], "--warm-up" in argv)
     else:
         cold_main(argv[1], int(argv[2]))
 

@@ -61,30 +61,34 @@ def _mapped_bytes() -> int:
 
 
 # ---------------------------------------------------------------------------------------------
-# Namespaces: where the kernel lets an unprivileged process create them, each run gets its own
-# user, PID, network, IPC and mount namespaces: no network, a private /tmp and /dev/shm (small
-# tmpfs), its own /proc showing only its processes, and a PID 1 whose end ends them all.
+# Namespaces: where the kernel lets an unprivileged process create them, runs are isolated at two
+# levels. A host (made once, used for one run after another) has its own user, PID, network, IPC
+# and mount namespaces: no network, its own /proc showing only its processes, and a PID 1 that
+# ends every process of a run before the next one starts. Each run then gets its own user, IPC
+# and mount namespaces inside the host's: a fresh /tmp and /dev/shm (small tmpfs) and no SysV
+# objects, keys or mounts of a run before it.
 # ---------------------------------------------------------------------------------------------
 
 _CLONE_NEWNS, _CLONE_NEWUSER, _CLONE_NEWPID = 0x00020000, 0x10000000, 0x20000000
 _CLONE_NEWNET, _CLONE_NEWIPC = 0x40000000, 0x08000000
+HOST_NAMESPACES = _CLONE_NEWUSER | _CLONE_NEWPID | _CLONE_NEWNET | _CLONE_NEWIPC | _CLONE_NEWNS
+RUN_NAMESPACES = _CLONE_NEWUSER | _CLONE_NEWIPC | _CLONE_NEWNS
 _MS_RDONLY, _MS_NOSUID, _MS_NODEV, _MS_NOEXEC = 1, 2, 4, 8
-_MS_REC, _MS_PRIVATE = 16384, 1 << 18
+_MS_REMOUNT, _MS_BIND, _MS_REC, _MS_PRIVATE = 32, 4096, 16384, 1 << 18
 TMP_SIZE = 256 * 2**20  # the private /tmp: the run's files (torch.save) live here
 SHM_SIZE = 64 * 2**20  # the private /dev/shm: DataLoader workers' shared memory
 
 
-def enter_namespaces() -> str | None:
-    """Unshare user, PID, network, IPC and mount namespaces; None on success, else why not.
-
-    Must run in a single-threaded process; the next fork is PID 1 of the new PID namespace."""
+def enter_namespaces(flags: int = HOST_NAMESPACES) -> str | None:
+    """Unshare `flags` (a new user namespace among them, mapping only our own ids); None on
+    success, else why not. Must run in a single-threaded process. With a new PID namespace,
+    the next fork is its PID 1."""
     if not sys.platform.startswith("linux"):
         return "namespaces need Linux"
     import ctypes
 
     uid, gid = os.getuid(), os.getgid()
     libc = _libc()
-    flags = _CLONE_NEWUSER | _CLONE_NEWPID | _CLONE_NEWNET | _CLONE_NEWIPC | _CLONE_NEWNS
     if libc.unshare(flags) != 0:
         return f"unprivileged namespaces refused ({os.strerror(ctypes.get_errno())})"
     try:
@@ -98,15 +102,12 @@ def enter_namespaces() -> str | None:
     return None
 
 
-def private_mounts(cuda: bool) -> list[str]:
-    """In PID 1 of the new namespaces: private /tmp, /dev/shm and /proc. Returns what failed."""
+def _mounter(missing: list[str]) -> Any:
     import ctypes
 
-    libc = _libc()
-    mount = libc.mount
+    mount = _libc().mount
     mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong]
     mount.argtypes += [ctypes.c_char_p]
-    missing = []
 
     def do(
         source: bytes | None, target: str, fs: bytes | None, flags: int, data: bytes | None
@@ -116,15 +117,33 @@ def private_mounts(cuda: bool) -> list[str]:
             return False
         return True
 
+    return do
+
+
+def host_mounts() -> list[str]:
+    """In a host's PID 1: mounts that leak nowhere, and a /proc of the host's own processes
+    (writable here: each run maps its user namespace through it, then makes it read-only for
+    itself). Returns what failed."""
+    missing: list[str] = []
+    do = _mounter(missing)
     if not do(None, "/", None, _MS_REC | _MS_PRIVATE, None):
         return missing  # mounts would leak into the parent's namespace: change nothing
+    do(b"proc", "/proc", b"proc", _MS_NOSUID | _MS_NODEV | _MS_NOEXEC, None)
+    return missing
+
+
+def run_mounts(cuda: bool) -> list[str]:
+    """In a run's own mount namespace: a fresh /tmp and /dev/shm, and /proc read-only (CUDA
+    writes to its own entries there; Landlock narrows it further). Returns what failed."""
+    missing: list[str] = []
+    do = _mounter(missing)
     nodev = _MS_NOSUID | _MS_NODEV
     do(b"tmpfs", "/tmp", b"tmpfs", nodev, f"size={TMP_SIZE},mode=1777".encode())
     if os.path.isdir("/dev/shm"):
         do(b"tmpfs", "/dev/shm", b"tmpfs", nodev, f"size={SHM_SIZE},mode=1777".encode())
-    # CUDA writes to /proc (its own entries; Landlock narrows it further); CPU runs never do.
-    proc_flags = nodev | _MS_NOEXEC | (0 if cuda else _MS_RDONLY)
-    do(b"proc", "/proc", b"proc", proc_flags, None)
+    if not cuda:
+        flags = _MS_REMOUNT | _MS_BIND | _MS_RDONLY | nodev | _MS_NOEXEC
+        do(None, "/proc", None, flags, None)
     return missing
 
 
