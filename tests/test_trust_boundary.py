@@ -240,24 +240,30 @@ for p in pids:
 def test_a_run_holds_no_channel_but_its_own() -> None:
     """A host serves one run after another, and the zygote starts one while it holds the
     socket of the request that needs it: no run may inherit that (or any other) channel, or it
-    could keep another run's connection open or write into it."""
+    could keep another run's connection open or write into it; nor the Landlock ruleset it
+    confined itself with (whoever holds one can add rules to it)."""
     code = """\
 import os, stat
 sockets = 0
+rulesets = 0
 for fd in os.listdir("/proc/self/fd"):
     try:
         sockets += stat.S_ISSOCK(os.fstat(int(fd)).st_mode)
+        rulesets += "landlock" in os.readlink(f"/proc/self/fd/{fd}")
     except OSError:
         pass
 """
     runner = WarmRunner(spares=1)  # a new host for each spare at first, then reused ones
     try:
-        counts = [runner.run(RunRequest(code=code, exprs=("sockets",))) for _ in range(6)]
+        counts = [
+            runner.run(RunRequest(code=code, exprs=("sockets", "rulesets"))) for _ in range(6)
+        ]
     finally:
         runner.close()
     for result in counts:
         assert result.outcome is Outcome.COMPLETED, result.detail
     assert [r.values["sockets"] for r in counts] == [1] * 6
+    assert [r.values["rulesets"] for r in counts] == [0] * 6
 
 
 LEAVES_AND_LOOKS = """\
