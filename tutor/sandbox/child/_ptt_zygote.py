@@ -416,11 +416,13 @@ class _Zygote:
         """A spare for the request: a run in a host, or (no namespaces) a forked spare."""
         wanted = str(command.get("device", "cpu"))
         warm_up = command.get("warm_up") is not False
+        missing = [self.no_hosts] if self.no_hosts else []
         for _ in range(2):
             if self.no_hosts is not None:
                 break
             host = self._idle_host() or self._start_host()
-            if host is None:
+            if host is None:  # this spare goes without: it says so, as the run's sandbox level
+                missing = [self.no_hosts or "a namespace host that did not start in time"]
                 break
             try:
                 socket.send_fds(
@@ -437,7 +439,6 @@ class _Zygote:
         if pid == 0:
             self._close_inherited()
             _close_all_but(fd)
-            missing = [self.no_hosts] if self.no_hosts else []
             workdir = str(command.get("workdir"))
             try:
                 spare_main(fd, wanted, workdir, self.torch, self.np, True, missing, warm_up)
@@ -467,9 +468,13 @@ class _Zygote:
 
     def _idle_host(self) -> _Host | None:
         for host in self.hosts.values():
-            if host.run is None and host.epoch == self.epoch and host.sock.fileno() >= 0:
+            if host.run is None and host.epoch == self.epoch and self._alive(host):
                 return host
         return None
+
+    @staticmethod
+    def _alive(host: _Host) -> bool:
+        return host.sock.fileno() >= 0  # closed once the zygote ends it
 
     def _start_host(self) -> _Host | None:
         """Fork S and wait (a few ms) for its PID 1 to say the host is ready."""
@@ -523,7 +528,7 @@ class _Zygote:
         else:
             code = 1
         self._run_ended(host, code)
-        idle = sum(1 for h in self.hosts.values() if h.run is None)
+        idle = sum(1 for h in self.hosts.values() if h.run is None and self._alive(h))
         if host.epoch != self.epoch or idle > MAX_IDLE_HOSTS:
             self._end_host(host)
 
