@@ -7,9 +7,10 @@ has all its spares ready again, as it would after the seconds a learner spends r
 time that took is reported as the refill. `--pace back-to-back` does not wait.
 
 Reports the overall p50/p95, the worst exercise's p50 and p95, the slowest ten, figures by
-trial count, and `--json` carries every exercise's figures. The cold path (a fresh interpreter
-per run) is measured on a few exercises, for contrast. Speed is measured here, never in timed
-unit tests.
+trial count, and what each Run costs beyond the exercise's own work in the child (setup, code,
+checks and hidden trials, as the child times them): `--json` carries every exercise's figures.
+The cold path (a fresh interpreter per run) is measured on a few exercises, for contrast.
+Speed is measured here, never in timed unit tests.
 
     python benchmarks/latency.py [--runs 5] [--cold-runs 3] [--device cpu]
         [--pace learner|back-to-back] [--only LESSON[/EXERCISE] ...] [--no-warm-imports] [--json]
@@ -92,6 +93,8 @@ def measure_warm(
             ref = f"{lesson.id}/{exercise.id}"
             samples: list[float] = []
             code: list[float] = []
+            own: list[float] = []  # the child's own time for the job (both runs do the same)
+            overhead: list[float] = []  # the rest: the tutor's share of the sample
             for _ in range(runs):
                 if pace == "learner":
                     refills.append(wait_until_ready(runner, device, runner.spares))
@@ -102,10 +105,15 @@ def measure_warm(
                     failures[ref] = verdict.summary
                 if verdict.run is not None and verdict.run.code_seconds is not None:
                     code.append(verdict.run.code_seconds)
+                if verdict.run is not None and verdict.run.job_seconds is not None:
+                    own.append(verdict.run.job_seconds)
+                    overhead.append(samples[-1] - verdict.run.job_seconds)
             everything += samples
             per_exercise[ref] = {
                 **_figures(samples),
                 "code_p50_ms": _ms(statistics.median(code)) if code else None,
+                "own_p50_ms": _ms(statistics.median(own)) if own else None,
+                "overhead_p50_ms": _ms(statistics.median(overhead)) if overhead else None,
                 "trials": exercise.trial_count,
                 "runs": len(samples),
             }
@@ -148,10 +156,25 @@ def _summary(
         "worst_p95": {"exercise": by_p95[0], **per_exercise[by_p95[0]]},
         "slowest": [{"exercise": ref, **per_exercise[ref]} for ref in by_p50[:SLOWEST]],
         "over_150ms_p50": [ref for ref in by_p50 if per_exercise[ref]["p50_ms"] > 150],
+        "overhead": _overhead(per_exercise),
         "by_trials": by_trials,
         "refill": _figures(refills) if refills else None,
         "failures": failures,
         "exercises": per_exercise,
+    }
+
+
+def _overhead(per_exercise: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
+    """What a Run costs beyond the exercise's own work in the child (setup, code, checks, hidden
+    trials): spare hand-off, transfer, decoding, comparison. The target is 30 ms."""
+    rows = {r: v["overhead_p50_ms"] for r, v in per_exercise.items() if v["overhead_p50_ms"]}
+    if not rows:
+        return None
+    worst = max(rows, key=lambda ref: rows[ref])
+    return {
+        "p50_of_p50_ms": round(statistics.median(rows.values()), 1),
+        "worst": {"exercise": worst, "p50_ms": rows[worst]},
+        "over_30ms_p50": sorted((r for r in rows if rows[r] > 30), key=lambda r: -rows[r]),
     }
 
 
@@ -272,15 +295,23 @@ def print_report(report: dict[str, Any]) -> None:
             f"  {row['exercises']} exercises with {count} trial(s): median p50 "
             f"{row['p50_of_p50_ms']} ms, max p50 {row['max_p50_ms']} ms"
         )
-    print(f"  slowest {len(warm['slowest'])} (p50 / p95 / code p50, ms):")
+    print(f"  slowest {len(warm['slowest'])} (p50 / p95 / code p50 / own work p50, ms):")
     for row in warm["slowest"]:
         code = "-" if row["code_p50_ms"] is None else f"{row['code_p50_ms']:.1f}"
+        own = "-" if row["own_p50_ms"] is None else f"{row['own_p50_ms']:.1f}"
         print(
             f"    {row['exercise']:<40} {row['p50_ms']:>7.1f} {row['p95_ms']:>7.1f} {code:>7}"
-            f"  ({row['trials']} trials)"
+            f" {own:>7}  ({row['trials']} trials)"
         )
     if warm["over_150ms_p50"]:
         print(f"  over 150 ms p50: {', '.join(warm['over_150ms_p50'])}")
+    if warm["overhead"]:
+        over = warm["overhead"]
+        print(
+            f"  beyond the exercise's own work in the child: median p50 {over['p50_of_p50_ms']}"
+            f" ms, worst {over['worst']['exercise']} {over['worst']['p50_ms']} ms;"
+            f" over 30 ms: {', '.join(over['over_30ms_p50']) or 'none'}"
+        )
     for ref, why in warm["failures"].items():
         print(f"  FAILED {ref}: {why}")
     if "cold" in report:

@@ -315,6 +315,8 @@ def test_values_the_parent_did_not_ask_for_are_invalid():
         ("device", 1),
         ("device_name", {"a": 1}),
         ("code_seconds", "fast"),
+        ("timings", "fast"),
+        ("timings", {"checks_done": "12"}),
         ("sandbox", {"level": ["full"]}),
         ("sandbox", {"missing": [1]}),
         ("sandbox", "full"),
@@ -328,6 +330,15 @@ def test_values_the_parent_did_not_ask_for_are_invalid():
 )
 def test_top_level_fields_of_the_wrong_type_are_invalid(field, value):
     assert_invalid(run_wire(result_message({}, **{field: value})))
+
+
+def test_the_jobs_own_time_is_its_latest_step_and_only_a_figure():
+    timings = {"start": 0.1, "setup_done": 3.0, "checks_done": 9.5, "trials_done": 20.0}
+    result = run_wire(result_message({}, timings=timings))
+    assert result.job_seconds == pytest.approx(0.02)
+    odd = {"setup_done": 3.0, "trials_done": float("nan"), "inspect_done": -5.0}
+    assert run_wire(result_message({}, timings=odd)).job_seconds == pytest.approx(0.003)
+    assert run_wire(result_message({})).job_seconds is None
 
 
 def test_an_exception_is_read_only_with_the_right_types():

@@ -249,6 +249,10 @@ class RunResult:
     torch_version: str | None = None
     detail: str = ""  # why a non-completed run ended, in words
     code_seconds: float | None = None
+    # The child's own time from taking the job to its last step (setup, code, checks, hidden
+    # trials), as it says: for benchmarks that split a run's time from the tutor's; never for
+    # a verdict.
+    job_seconds: float | None = None
     wall_seconds: float = 0.0
     returncode: int | None = None
     sandbox: dict[str, Any] | None = None  # what confinement the child managed (Landlock…)
@@ -755,6 +759,18 @@ _WORD = re.compile(r"[a-z][a-z0-9_]{0,31}")
 MAX_SANDBOX_FIELDS = 64
 
 
+_JOB_STEPS = ("setup_done", "code_done", "checks_done", "calls_done", "inspect_done", "trials_done")
+
+
+def _job_seconds(timings: Fields | None) -> float | None:
+    """The latest step the child reports (milliseconds after it took the job), in seconds."""
+    if timings is None:
+        return None
+    steps = [timings.optional_number(step) for step in _JOB_STEPS]
+    done = [ms for ms in steps if ms is not None and 0 <= ms < 1e7]  # finite, under 3 hours
+    return max(done) / 1000 if done else None
+
+
 def read_result(result: RunResult, message: Fields, blobs: Blobs, exprs: tuple[str, ...]) -> None:
     """Fill `result` from a `result` message, checking every field; DecodeError on the first
     field that is missing, of the wrong type, over a limit, or not asked for."""
@@ -762,6 +778,7 @@ def read_result(result: RunResult, message: Fields, blobs: Blobs, exprs: tuple[s
     result.device = _matching(message, "device", _WORD)
     result.device_name = message.optional_text("device_name", cap=256)
     result.code_seconds = message.optional_number("code_seconds")
+    result.job_seconds = _job_seconds(message.object("timings"))
     result.sandbox = _sandbox_report(message.object("sandbox"))
     if message.has("internal_error"):
         result.outcome = Outcome.INTERNAL_ERROR
