@@ -167,7 +167,9 @@ def _summary(
 def _overhead(per_exercise: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
     """What a Run costs beyond the exercise's own work in the child (setup, code, checks, hidden
     trials): spare hand-off, transfer, decoding, comparison. The target is 30 ms."""
-    rows = {r: v["overhead_p50_ms"] for r, v in per_exercise.items() if v["overhead_p50_ms"]}
+    rows = {
+        r: v["overhead_p50_ms"] for r, v in per_exercise.items() if v["overhead_p50_ms"] is not None
+    }
     if not rows:
         return None
     worst = max(rows, key=lambda ref: rows[ref])

@@ -98,7 +98,7 @@ def _host_main(sock: socket.socket, torch: Any, np: Any) -> None:
     _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     problem = enter_namespaces(HOST_NAMESPACES)
     if problem is not None:
-        _send(sock, {"event": "refused", "problem": problem})
+        _tell(sock, {"event": "refused", "problem": problem})
         os._exit(0)
     init = os.fork()
     if init:  # S: outside the namespaces, runs nothing
@@ -112,7 +112,7 @@ def _host_main(sock: socket.socket, torch: Any, np: Any) -> None:
     # manages: L outlives runs, so it must keep nothing of one for the next.
     _prctl(PR_SET_DUMPABLE, 0)
     signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGCHLD])
-    _send(sock, {"event": "host", "missing": missing})
+    _tell(sock, {"event": "host", "missing": missing})
     _host_loop(sock, torch, np, missing)
 
 
@@ -141,7 +141,7 @@ def _host_loop(sock: socket.socket, torch: Any, np: Any, missing: list[str]) -> 
         ended = _watch_run(run, sock)
         if not _end_run_processes():
             os._exit(0)  # something would not die: end the host, the kernel ends the rest
-        _send(sock, {"event": "exit", "status": ended})
+        _tell(sock, {"event": "exit", "status": ended})
 
 
 def _watch_run(run: int, sock: socket.socket) -> int | str:
@@ -226,11 +226,6 @@ def _run_main(fd: int, request: dict[str, Any], torch: Any, np: Any, host: list[
 def _refuse(sock: socket.socket, wanted: str, why: str) -> None:
     FrameWriter(sock.fileno()).send_json({"event": "spare", "wanted": wanted, "error": why})
     os._exit(0)
-
-
-def _send(sock: socket.socket, message: dict[str, Any]) -> None:
-    with contextlib.suppress(OSError):
-        sock.send(json.dumps(message).encode("utf-8"))
 
 
 def _serve(
@@ -524,7 +519,7 @@ class _Zygote:
         if status == "nproc":
             code = PROCESS_LIMIT_EXIT
         elif isinstance(status, int):
-            code = -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
+            code = _exit_code(status)
         else:
             code = 1
         self._run_ended(host, code)
@@ -539,11 +534,15 @@ class _Zygote:
             _tell(self.ctl, {"event": "exit", "pid": host.run, "code": code})
             host.run = None
 
-    def _end_host(self, host: _Host) -> None:
-        """Kill a host (S's group; L dies with S, and every run process with L)."""
-        if host.sock.fileno() >= 0:
+    def _forget(self, host: _Host) -> None:
+        """Stop listening to a host: no spare goes to it any more."""
+        if self._alive(host):
             self.selector.unregister(host.sock)
             host.sock.close()
+
+    def _end_host(self, host: _Host) -> None:
+        """Kill a host (S's group; L dies with S, and every run process with L)."""
+        self._forget(host)
         with contextlib.suppress(OSError):
             os.killpg(host.pid, signal.SIGKILL)
         self._run_ended(host, -signal.SIGKILL)
@@ -583,13 +582,10 @@ class _Zygote:
             if pid in self.spares:
                 self.spares.discard(pid)
                 reaped_spare = True
-                code = -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
-                _tell(self.ctl, {"event": "exit", "pid": pid, "code": code})
+                _tell(self.ctl, {"event": "exit", "pid": pid, "code": _exit_code(status)})
             elif pid in self.hosts:  # reaped: its pid may be reused now, so no kill
                 host = self.hosts.pop(pid)
-                if host.sock.fileno() >= 0:
-                    self.selector.unregister(host.sock)
-                    host.sock.close()
+                self._forget(host)
                 self._run_ended(host, -signal.SIGKILL)
         if reaped_spare:
             _sweep(self.spares | set(self.hosts))
@@ -612,9 +608,14 @@ def _close_all_but(keep: int) -> None:
     os.closerange(keep + 1, max(top, keep + 2))
 
 
-def _tell(ctl: socket.socket, message: dict[str, Any]) -> None:
+def _tell(sock: socket.socket, message: dict[str, Any]) -> None:
     with contextlib.suppress(OSError):
-        ctl.send(json.dumps(message).encode("utf-8"))
+        sock.send(json.dumps(message).encode("utf-8"))
+
+
+def _exit_code(status: int) -> int:
+    """A wait status as the parent reads it: -N for signal N, else the exit code."""
+    return -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
 
 
 def _sweep(spares: set[int]) -> None:
